@@ -1,0 +1,127 @@
+"""The NumPy/SciPy reference backend (``scipy.fft``, float64 by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from .base import Backend
+
+__all__ = ["NumpyBackend"]
+
+
+class NumpyBackend(Backend):
+    """:class:`~ldr.backends.base.Backend` for ``numpy.ndarray`` with ``scipy.fft`` transforms."""
+
+    name = "numpy"
+
+    def is_array(self, x):
+        return isinstance(x, np.ndarray)
+
+    def asarray(self, x, dtype=None, like=None):
+        return np.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def zeros(self, shape, dtype, like=None):
+        return np.zeros(shape, dtype=dtype)
+
+    def arange(self, n, dtype, like=None):
+        return np.arange(n, dtype=dtype)
+
+    def dtype_kind(self, dtype):
+        kind = np.dtype(dtype).kind
+        return kind if kind in "biufc" else "O"
+
+    def dtype_name(self, dtype):
+        return str(np.dtype(dtype))
+
+    def promote(self, *dtypes):
+        return np.result_type(*[np.dtype(d) for d in dtypes])
+
+    def compute_dtype(self, *dtypes):
+        kinds = [np.dtype(d) for d in dtypes]
+        result = np.result_type(*kinds) if kinds else np.dtype(np.float64)
+        if result.kind in "biu":
+            return np.dtype(np.float64)
+        if result == np.float16:
+            return np.dtype(np.float32)
+        if result.kind == "c" and result.itemsize < 8:  # complex32 does not exist in numpy
+            return np.dtype(np.complex64)
+        return result
+
+    def real_dtype(self, dtype):
+        return np.finfo(np.dtype(dtype)).dtype
+
+    def complex_dtype(self, dtype):
+        return np.result_type(np.dtype(dtype), np.complex64)
+
+    def eps(self, dtype):
+        return float(np.finfo(np.dtype(dtype)).eps)
+
+    def cast(self, x, dtype):
+        return np.asarray(x, dtype=dtype)
+
+    def rfft(self, x, n):
+        return scipy.fft.rfft(x, n=n, axis=-1)
+
+    def irfft(self, x, n):
+        return scipy.fft.irfft(x, n=n, axis=-1)
+
+    def fft(self, x, n):
+        return scipy.fft.fft(x, n=n, axis=-1)
+
+    def ifft(self, x, n):
+        return scipy.fft.ifft(x, n=n, axis=-1)
+
+    def flip(self, x):
+        return x[..., ::-1]
+
+    def concatenate(self, arrays, axis=-1):
+        return np.concatenate(arrays, axis=axis)
+
+    def pad_last(self, x, before, after):
+        width = [(0, 0)] * (x.ndim - 1) + [(before, after)]
+        return np.pad(x, width)
+
+    def swapaxes(self, x, a, b):
+        return np.swapaxes(x, a, b)
+
+    def expand_dims(self, x, axis):
+        return np.expand_dims(x, axis)
+
+    def broadcast_to(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def einsum(self, spec, *operands):
+        return np.einsum(spec, *operands, optimize=True)
+
+    def matmul(self, a, b):
+        return np.matmul(a, b)
+
+    def take(self, x, index, axis=-1):
+        return np.take(x, index, axis=axis)
+
+    def vander(self, v, n):
+        # Repeated multiplication (not v ** j) so that v = 0 gives the exact 0 ** 0 = 1 column.
+        powers = np.ones(v.shape + (n,), dtype=v.dtype)
+        if n > 1:
+            powers[..., 1:] = v[..., None]
+            np.cumprod(powers[..., 1:], axis=-1, out=powers[..., 1:])
+        return powers
+
+    def sum(self, x, axis):
+        return np.sum(x, axis=axis)
+
+    def conj(self, x):
+        return np.conj(x)
+
+    def real(self, x):
+        return np.real(x)
+
+    def svd(self, x):
+        return np.linalg.svd(x, full_matrices=False)
+
+    def all_finite(self, x):
+        return bool(np.all(np.isfinite(x)))

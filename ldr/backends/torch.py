@@ -1,0 +1,166 @@
+"""The torch backend (CPU and CUDA, differentiable through ``torch.fft``).
+
+Every primitive is an ordinary differentiable torch operation, so autograd reaches the
+generators, the nodes and the input without a hand-written backward. Half-precision inputs
+are computed in float32 (cuFFT/pocketfft have no bfloat16 transforms for arbitrary lengths).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Backend
+
+__all__ = ["TorchBackend"]
+
+_KIND = {
+    torch.bool: "b",
+    torch.uint8: "u",
+    torch.int8: "i",
+    torch.int16: "i",
+    torch.int32: "i",
+    torch.int64: "i",
+    torch.float16: "f",
+    torch.bfloat16: "f",
+    torch.float32: "f",
+    torch.float64: "f",
+    torch.complex64: "c",
+    torch.complex128: "c",
+}
+
+
+class TorchBackend(Backend):
+    """:class:`~ldr.backends.base.Backend` for ``torch.Tensor`` with ``torch.fft`` transforms."""
+
+    name = "torch"
+
+    def is_array(self, x):
+        return isinstance(x, torch.Tensor)
+
+    def asarray(self, x, dtype=None, like=None):
+        device = like.device if isinstance(like, torch.Tensor) else None
+        if isinstance(x, torch.Tensor):
+            return x if dtype is None else x.to(dtype)
+        if isinstance(x, np.ndarray) and dtype is None:
+            return torch.as_tensor(x, device=device)
+        return torch.as_tensor(x, dtype=dtype, device=device)
+
+    def to_numpy(self, x):
+        return x.detach().cpu().resolve_conj().numpy()
+
+    def zeros(self, shape, dtype, like=None):
+        return torch.zeros(shape, dtype=dtype, device=None if like is None else like.device)
+
+    def arange(self, n, dtype, like=None):
+        return torch.arange(n, dtype=dtype, device=None if like is None else like.device)
+
+    def dtype_kind(self, dtype):
+        return _KIND.get(dtype, "O")
+
+    def dtype_name(self, dtype):
+        return str(dtype)
+
+    def promote(self, *dtypes):
+        result = dtypes[0]
+        for d in dtypes[1:]:
+            result = torch.promote_types(result, d)
+        return result
+
+    def compute_dtype(self, *dtypes):
+        result = dtypes[0] if dtypes else torch.float64
+        for d in dtypes[1:]:
+            result = torch.promote_types(result, d)
+        if _KIND.get(result) in ("b", "i", "u"):
+            return torch.float64
+        if result in (torch.float16, torch.bfloat16):
+            return torch.float32
+        if result == torch.complex32:
+            return torch.complex64
+        return result
+
+    def real_dtype(self, dtype):
+        return {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+
+    def complex_dtype(self, dtype):
+        return {torch.float32: torch.complex64, torch.float64: torch.complex128}.get(dtype, dtype)
+
+    def eps(self, dtype):
+        return float(torch.finfo(dtype).eps)
+
+    def cast(self, x, dtype):
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def rfft(self, x, n):
+        return torch.fft.rfft(x, n=n, dim=-1)
+
+    def irfft(self, x, n):
+        return torch.fft.irfft(x, n=n, dim=-1)
+
+    def fft(self, x, n):
+        return torch.fft.fft(x, n=n, dim=-1)
+
+    def ifft(self, x, n):
+        return torch.fft.ifft(x, n=n, dim=-1)
+
+    def flip(self, x):
+        return torch.flip(x, dims=(-1,))
+
+    def concatenate(self, arrays, axis=-1):
+        return torch.cat(list(arrays), dim=axis)
+
+    def pad_last(self, x, before, after):
+        return torch.nn.functional.pad(x, (before, after))
+
+    def swapaxes(self, x, a, b):
+        return torch.transpose(x, a, b)
+
+    def expand_dims(self, x, axis):
+        return torch.unsqueeze(x, axis)
+
+    def broadcast_to(self, x, shape):
+        return torch.broadcast_to(x, tuple(shape))
+
+    def einsum(self, spec, *operands):
+        return torch.einsum(spec, *operands)
+
+    def matmul(self, a, b):
+        return torch.matmul(a, b)
+
+    def take(self, x, index, axis=-1):
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long, device=x.device)
+        return torch.index_select(x, axis, index.reshape(-1)).reshape(
+            x.shape[:axis % x.ndim] + tuple(np.shape(index)) + x.shape[axis % x.ndim + 1:]
+        )
+
+    def vander(self, v, n):
+        # cumprod rather than v ** j: exact 0 ** 0 = 1 and a finite gradient at v = 0.
+        ones = torch.ones(v.shape + (1,), dtype=v.dtype, device=v.device)
+        if n == 1:
+            return ones
+        repeated = v.unsqueeze(-1).expand(v.shape + (n - 1,))
+        return torch.cat([ones, torch.cumprod(repeated, dim=-1)], dim=-1)
+
+    def sum(self, x, axis):
+        return torch.sum(x, dim=axis)
+
+    def conj(self, x):
+        return torch.conj(x) if x.is_complex() else x
+
+    def real(self, x):
+        return torch.real(x) if x.is_complex() else x
+
+    def svd(self, x):
+        return torch.linalg.svd(x, full_matrices=False)
+
+    def all_finite(self, x):
+        return bool(torch.isfinite(x).all())
+
+    def device(self, x):
+        return x.device
+
+    def version(self, x):
+        return x._version
+
+    def cache_allowed(self, *arrays):
+        return not (torch.is_grad_enabled() and any(a.requires_grad for a in arrays))

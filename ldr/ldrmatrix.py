@@ -1,0 +1,450 @@
+r"""The :class:`LDRMatrix` contract shared by every structure.
+
+An LDR matrix is the unique solution :math:`W` of :math:`A W - W B = G H` for a nonsingular
+operator pair. The base class owns validation, dtype promotion, the ``@`` semantics of
+:func:`numpy.matmul`, the transpose view, the dense reconstruction and the
+:class:`scipy.sparse.linalg.LinearOperator` adapter. Subclasses supply two product hooks,
+``_matvec`` (``W x``) and ``_rmatvec`` (``W^T x``), acting on the last axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import get_backend
+from .operators import DisplacementOperator, check_nonsingular
+from .validation import as_numeric_array, check_generators, check_same_device, format_shape
+
+__all__ = ["LDRMatrix"]
+
+
+class LDRMatrix:
+    r"""A matrix :math:`W` (m×n) given by the generators of its displacement :math:`A W - W B = G H`.
+
+    ``LDRMatrix(A, B, G, H)`` returns the structure class that matches the operator pair:
+    :class:`~ldr.LowRank` for ``(Identity, Zero)``, :class:`~ldr.ToeplitzLike` for
+    ``(Shift, Shift)``, :class:`~ldr.HankelLike` for ``(Shift, Shift.T)``,
+    :class:`~ldr.VandermondeLike` for ``(Diagonal, Shift)`` and :class:`~ldr.CauchyLike` for
+    ``(Diagonal, Diagonal)``.
+
+    Parameters
+    ----------
+    A : DisplacementOperator, size m
+        Left operator.
+    B : DisplacementOperator, size n
+        Right operator; the spectra of ``A`` and ``B`` must be disjoint.
+    G : array, shape (..., m, r)
+        Left generator (NumPy array or torch tensor; leading axes are batch axes).
+    H : array, shape (..., r, n)
+        Right generator. Note: the HyDRA paper stores this factor as n×r; here it is r×n.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(m, n)``; batch axes are in :attr:`batch_shape`.
+    rank : int
+        The displacement rank bound r (columns of ``G``).
+    dtype
+        The dtype of products with a float input of the same precision.
+
+    Notes
+    -----
+    Products follow :func:`numpy.matmul`: ``W @ x`` with ``x`` of shape ``(n,)`` gives
+    ``(*batch, m)``, with ``x`` of shape ``(..., n, k)`` gives ``(..., m, k)``;
+    ``x @ W`` multiplies rows. :meth:`matvec` applies ``W`` along the last axis of
+    ``x (..., n)``, the convention of ``torch.nn.functional.linear``. Dtypes: integers compute
+    in float64, float32 stays float32, half precision computes in float32 and is cast back,
+    complex if any input is complex. NaN in ``x`` propagates as in ``numpy.matmul``;
+    generators and nodes are checked for finiteness once, at construction.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.linalg, ldr
+    >>> rng = np.random.default_rng(0)
+    >>> G, H = rng.standard_normal((6, 2)), rng.standard_normal((2, 6))
+    >>> A, B = ldr.Shift(6, 1.0), ldr.Shift(6, -1.0)
+    >>> W = ldr.LDRMatrix(A, B, G, H)
+    >>> type(W).__name__
+    'ToeplitzLike'
+    >>> D = scipy.linalg.solve_sylvester(A.dense(), -B.dense(), G @ H)
+    >>> bool(np.allclose(W.dense(), D))
+    True
+    """
+
+    # Let numpy defer ``ndarray @ W`` to ``W.__rmatmul__`` instead of treating W as a scalar.
+    __array_ufunc__ = None
+
+    _pairs = []  # (predicate(A, B), subclass), filled by the structure modules
+
+    def __new__(cls, A=None, B=None, G=None, H=None, *args, **kwargs):
+        if cls is LDRMatrix:
+            cls = _structure_for(A, B)
+        return super().__new__(cls)
+
+    def __init__(self, A, B, G, H):
+        for name, op in (("A", A), ("B", B)):
+            if not isinstance(op, DisplacementOperator):
+                raise TypeError(
+                    f"`{name}` must be a displacement operator (ldr.Shift, ldr.Diagonal, "
+                    f"ldr.Identity, ldr.Zero); got {type(op).__name__}"
+                )
+        nodes = self._node_arrays_of(A, B)
+        bk = get_backend(G, H, *nodes, names=["G", "H", "A's nodes", "B's nodes"][: 2 + len(nodes)])
+        G, H = check_generators(G, H, A.size, B.size, bk)
+        if nodes:
+            check_same_device(bk, G=G, **{f"nodes {i}": v for i, v in enumerate(nodes)})
+        check_nonsingular(A, B)
+        if bk.name == "numpy":
+            # Private read-only copies: cached spectra can then never go stale.
+            G, H = np.array(G), np.array(H)
+            G.flags.writeable = H.flags.writeable = False
+        self._init_trusted(A, B, G, H, bk)
+
+    @classmethod
+    def _trusted(cls, A, B, G, H):
+        """Build without validation (for callers that validated already, e.g. ``ldr.nn``)."""
+        self = object.__new__(cls)
+        self._init_trusted(A, B, G, H, get_backend(G, H))
+        return self
+
+    def _init_trusted(self, A, B, G, H, bk):
+        self.A, self.B, self.G, self.H = A, B, G, H
+        self._bk = bk
+        self._cache = {}
+        self._setup()
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def _setup(self):
+        """Cheap per-instance set-up after validation (no array work)."""
+
+    @staticmethod
+    def _node_arrays_of(A, B):
+        return [op.v for op in (A, B) if hasattr(op, "v")]
+
+    def _scalars(self):
+        """Scalar parameters that take part in dtype promotion (e.g. e, f)."""
+        return ()
+
+    def _matvec(self, x):
+        """``W x`` along the last axis; x is cast to the compute dtype already."""
+        raise NotImplementedError
+
+    def _rmatvec(self, x):
+        """``W^T x`` along the last axis."""
+        raise NotImplementedError
+
+    def _dense(self, dtype):
+        """Dense reconstruction; the default applies ``W`` to the identity."""
+        eye = self._bk.asarray(np.eye(self.shape[1]), dtype=dtype, like=self.G)
+        return self._bk.swapaxes(self._insert_batch_axis()._matvec(eye), -1, -2)
+
+    # -- properties -----------------------------------------------------------------------------
+    @property
+    def shape(self):
+        """``(m, n)``."""
+        return (self.A.size, self.B.size)
+
+    @property
+    def rank(self):
+        """The displacement rank bound r (columns of ``G``)."""
+        return int(self.G.shape[-1])
+
+    @property
+    def batch_shape(self):
+        """Broadcast batch shape of the generators and nodes."""
+        shapes = [tuple(self.G.shape[:-2]), tuple(self.H.shape[:-2])]
+        shapes += [tuple(v.shape[:-1]) for v in self._node_arrays_of(self.A, self.B)]
+        return tuple(np.broadcast_shapes(*shapes))
+
+    @property
+    def backend(self):
+        """The :class:`~ldr.backends.base.Backend` of the generators."""
+        return self._bk
+
+    @property
+    def dtype(self):
+        """The compute dtype of the generators (see the dtype rule in the class notes)."""
+        return self._compute_dtype()[1]
+
+    @property
+    def device(self):
+        """Device of the generators (``None`` for NumPy)."""
+        return self._bk.device(self.G)
+
+    @property
+    def T(self):
+        """The transpose, a view sharing the generators: ``(B^T, A^T, -H^T, G^T)``."""
+        return _Transposed(self)
+
+    def __repr__(self):
+        batch = f", batch_shape={self.batch_shape}" if self.batch_shape else ""
+        extra = "".join(f", {k}={v!r}" for k, v in self._repr_items())
+        return (
+            f"{type(self).__name__}(shape={self.shape}, rank={self.rank}{extra}{batch}, "
+            f"dtype={self._bk.dtype_name(self.dtype)}, backend={self._bk.name})"
+        )
+
+    def _repr_items(self):
+        return ()
+
+    # -- dtype rule -------------------------------------------------------------------------------
+    def _arrays(self):
+        return [self.G, self.H] + self._node_arrays_of(self.A, self.B)
+
+    def _compute_dtype(self, *extra):
+        """Return (output dtype, compute dtype) for products with inputs of dtypes ``extra``."""
+        bk = self._bk
+        out = bk.promote(*[a.dtype for a in self._arrays()], *extra)
+        if any(isinstance(s, complex) for s in self._scalars()) and bk.dtype_kind(out) != "c":
+            out = bk.complex_dtype(bk.compute_dtype(out))
+        compute = bk.compute_dtype(out)
+        if bk.dtype_kind(out) in "biu":
+            out = compute
+        return out, compute
+
+    def _cached(self, key, dtype, build):
+        """Memoise ``build()`` per dtype while the generators are unchanged and no graph is recorded."""
+        bk = self._bk
+        arrays = self._cache_sources()
+        if not bk.cache_allowed(*arrays):
+            return build()
+        stamp = (key, str(dtype), tuple(bk.version(a) for a in arrays))
+        if stamp not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[:2] != stamp[:2]}
+            self._cache[stamp] = build()
+        return self._cache[stamp]
+
+    def _cache_sources(self):
+        return self._arrays()
+
+    def _cast(self, array, dtype):
+        return self._bk.cast(array, dtype)
+
+    # -- products -------------------------------------------------------------------------------
+    def _as_input(self, x, name="x"):
+        bk = self._bk
+        if not bk.is_array(x):
+            other = get_backend(x)
+            if other is not bk and (other.is_array(x)):
+                raise TypeError(
+                    f"`{name}` is a {type(x).__module__}.{type(x).__name__} but the generators are "
+                    f"{bk.name} arrays; convert it explicitly"
+                )
+        x = as_numeric_array(x, name, bk, like=self.G, finite=False)
+        check_same_device(bk, G=self.G, **{name: x})
+        return x
+
+    def _apply(self, x, transpose):
+        bk = self._bk
+        out, compute = self._compute_dtype(x.dtype)
+        y = (self._rmatvec if transpose else self._matvec)(bk.cast(x, compute))
+        return bk.cast(y, out) if out != compute else y
+
+    def matvec(self, x):
+        r"""``W x`` along the last axis: ``x`` of shape (..., n) gives (..., m).
+
+        Batch axes of ``x`` broadcast with :attr:`batch_shape`.
+
+        Parameters
+        ----------
+        x : array, shape (..., n)
+
+        Returns
+        -------
+        array, shape (..., m)
+
+        Examples
+        --------
+        >>> import numpy as np, ldr
+        >>> W = ldr.toeplitz(np.array([1.0, 2.0, 3.0]), np.array([1.0, 4.0]))
+        >>> W.matvec(np.array([[1.0, 0.0], [0.0, 1.0]]))
+        array([[1., 2., 3.],
+               [4., 1., 2.]])
+        """
+        x = self._as_input(x)
+        self._check_length(x, self.shape[1], "x", "(..., n)")
+        return self._apply(x, transpose=False)
+
+    def rmatvec(self, x):
+        r"""``W^T x`` (transpose, not conjugate transpose) along the last axis: (..., m) -> (..., n).
+
+        Parameters
+        ----------
+        x : array, shape (..., m)
+
+        Returns
+        -------
+        array, shape (..., n)
+
+        Examples
+        --------
+        >>> import numpy as np, ldr
+        >>> W = ldr.toeplitz(np.array([1.0, 2.0, 3.0]), np.array([1.0, 4.0]))
+        >>> W.rmatvec(np.array([1.0, 0.0, 0.0]))
+        array([1., 4.])
+        """
+        x = self._as_input(x)
+        self._check_length(x, self.shape[0], "x", "(..., m)")
+        return self._apply(x, transpose=True)
+
+    def _check_length(self, x, expected, name, layout, axis=-1):
+        if x.ndim == 0 or x.shape[axis] != expected:
+            raise ValueError(
+                f"`{name}` must have shape {layout} with {expected} entries on axis {axis} "
+                f"for a matrix of shape {self.shape}; got {format_shape(x.shape)}"
+            )
+
+    def __matmul__(self, x):
+        x = self._as_input(x)
+        if x.ndim == 0:
+            raise ValueError("matmul: `x` must have at least one axis; got a scalar (use `*`)")
+        if x.ndim == 1:
+            self._check_length(x, self.shape[1], "x", "(n,)")
+            return self._apply(x, transpose=False)
+        self._check_length(x, self.shape[1], "x", "(..., n, k)", axis=-2)
+        bk = self._bk
+        W = self._insert_batch_axis() if self.batch_shape else self
+        return bk.swapaxes(W._apply(bk.swapaxes(x, -1, -2), transpose=False), -1, -2)
+
+    def __rmatmul__(self, x):
+        x = self._as_input(x)
+        if x.ndim == 0:
+            raise ValueError("matmul: `x` must have at least one axis; got a scalar (use `*`)")
+        self._check_length(x, self.shape[0], "x", "(..., m)" if x.ndim == 1 else "(..., k, m)")
+        W = self._insert_batch_axis() if (self.batch_shape and x.ndim > 1) else self
+        return W._apply(x, transpose=True)
+
+    def _insert_batch_axis(self):
+        """A copy with a size-1 batch axis inserted before the matrix axes (for ``W @ X``)."""
+        bk = self._bk
+        return type(self)._trusted(
+            self.A._insert_batch_axis(),
+            self.B._insert_batch_axis(),
+            bk.expand_dims(self.G, -3),
+            bk.expand_dims(self.H, -3),
+        )
+
+    def dense(self):
+        r"""The dense matrix :math:`W` of shape (..., m, n), the unique solution of :math:`AW - WB = GH`.
+
+        Returns
+        -------
+        array, shape (*batch_shape, m, n)
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.linalg, ldr
+        >>> c = np.array([1.0, 2.0, 3.0])
+        >>> bool(np.allclose(ldr.circulant(c).dense(), scipy.linalg.circulant(c)))
+        True
+        """
+        out, compute = self._compute_dtype()
+        W = self._dense(compute)
+        return self._bk.cast(W, out) if out != compute else W
+
+    def aslinearoperator(self):
+        """A :class:`scipy.sparse.linalg.LinearOperator` whose products use the fast algorithms.
+
+        ``rmatvec`` of the operator is the adjoint (conjugate transpose), as scipy defines it.
+
+        Returns
+        -------
+        scipy.sparse.linalg.LinearOperator
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse.linalg, ldr
+        >>> op = ldr.circulant(np.array([4.0, 1.0, 0.0, 1.0])).aslinearoperator()
+        >>> x, info = scipy.sparse.linalg.cg(op, np.ones(4))
+        >>> bool(np.allclose(op @ x, np.ones(4), atol=1e-4))
+        True
+        """
+        if self._bk.name != "numpy":
+            raise TypeError(
+                "aslinearoperator() needs NumPy generators (scipy works on NumPy arrays); "
+                f"these are {self._bk.name} arrays"
+            )
+        if self.batch_shape:
+            raise ValueError(
+                f"aslinearoperator() needs a single matrix; this one has batch shape {self.batch_shape}"
+            )
+        from ._linear_operator import LDRLinearOperator
+
+        return LDRLinearOperator(self)
+
+
+class _Transposed(LDRMatrix):
+    """``W.T``: a view that swaps the two product hooks of its parent."""
+
+    def __init__(self, parent):
+        self._parent = parent
+        self._bk = parent._bk
+        self._cache = {}
+
+    @classmethod
+    def _trusted(cls, *args):  # pragma: no cover - never rebuilt from generators
+        raise TypeError("a transposed view is created with W.T")
+
+    @property
+    def A(self):
+        return self._parent.B.T
+
+    @property
+    def B(self):
+        return self._parent.A.T
+
+    @property
+    def G(self):
+        return -self._bk.swapaxes(self._parent.H, -1, -2)
+
+    @property
+    def H(self):
+        return self._bk.swapaxes(self._parent.G, -1, -2)
+
+    @property
+    def T(self):
+        return self._parent
+
+    @property
+    def shape(self):
+        return self._parent.shape[::-1]
+
+    @property
+    def batch_shape(self):
+        return self._parent.batch_shape
+
+    @property
+    def rank(self):
+        return self._parent.rank
+
+    def _arrays(self):
+        return self._parent._arrays()
+
+    def _scalars(self):
+        return self._parent._scalars()
+
+    def __repr__(self):
+        return f"{self._parent!r}.T"
+
+    def _matvec(self, x):
+        return self._parent._rmatvec(x)
+
+    def _rmatvec(self, x):
+        return self._parent._matvec(x)
+
+    def _dense(self, dtype):
+        return self._bk.swapaxes(self._parent._dense(dtype), -1, -2)
+
+    def _insert_batch_axis(self):
+        return _Transposed(self._parent._insert_batch_axis())
+
+
+def _structure_for(A, B):
+    for accepts, cls in LDRMatrix._pairs:
+        if accepts(A, B):
+            return cls
+    supported = "(Identity, Zero), (Shift, Shift), (Shift, Shift.T), (Diagonal, Shift), (Diagonal, Diagonal)"
+    raise TypeError(
+        f"no LDR structure for the operator pair A = {A!r}, B = {B!r}; supported pairs are {supported} "
+        "(transposes of these are available as W.T)"
+    )
