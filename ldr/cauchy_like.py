@@ -18,8 +18,9 @@ class CauchyLike(LDRMatrix):
 
     Notes
     -----
-    Requires :math:`v_i \ne u_j`; a collision raises and names the pair. ``W x =
-    \sum_l g_l \circ C (h_l \circ x)`` and ``W^T y = \sum_l h_l \circ C^T (g_l \circ y)``.
+    Requires :math:`v_i \ne u_j`; a collision raises and names the pair. With the Cauchy matrix
+    :math:`C_{ij} = 1/(v_i - u_j)`: :math:`W x = \sum_l g_l \circ C (h_l \circ x)` and
+    :math:`W^T y = \sum_l h_l \circ C^T (g_l \circ y)`, :math:`O(r m n)`.
 
     Examples
     --------
@@ -92,4 +93,4 @@ def cauchy_like(G, H, v, u):
     array([[-2. , -0.5],
            [ 2. , -1. ]])
     """
-    return CauchyLike(Diagonal(v), Diagonal(u), G, H)
+    return CauchyLike(Diagonal(v), Diagonal(u, name="u"), G, H)

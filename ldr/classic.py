@@ -66,6 +66,9 @@ def toeplitz(c, r=None, e=None, f=None):
     -------
     ToeplitzLike
         With generators ``G = [e_0, b]``, ``H = [a^T; e_{n-1}^T]`` (see :doc:`/theory/classes`).
+        It also keeps the entries, so ``W @ x`` and ``W.T @ x`` are one convolution each:
+        2 FFTs of length ``next_fast_len(m + n - 1)`` instead of the 2r + 2 = 6 of a rank-2
+        Toeplitz-like product.
 
     Examples
     --------
@@ -81,7 +84,8 @@ def toeplitz(c, r=None, e=None, f=None):
     de, df = default_shift_pair(m, n)
     A, B = Shift(m, de if e is None else e), Shift(n, df if f is None else f)
     G, H = _toeplitz_generators(c, r, A.f, B.f, bk)
-    return ToeplitzLike(A, B, G, H)
+    # Also keep the entries t(k), k = 1-n .. m-1: products are then one convolution (2 FFTs).
+    return ToeplitzLike(A, B, G, H)._set_entries(bk.concatenate([bk.flip(r[1:]), c]))
 
 
 def hankel(c, r=None, e=1.0, f=0.0):
@@ -176,10 +180,13 @@ def vandermonde(v, n=None, f=0.0):
     """
     bk = get_backend(v, names=["v"])
     v = _vector(v, "v", bk)
-    v = bk.cast(v, bk.compute_dtype(v.dtype))  # integer nodes: v**n must not overflow int64
+    if bk.dtype_kind(v.dtype) in "iu":
+        v = bk.cast(v, bk.compute_dtype(v.dtype))  # integer nodes: v**n must not overflow int64
     n = v.shape[0] if n is None else n
     B = Shift(n, f)
-    G = bk.expand_dims(v**B.size - B.f, -1)
+    # Half-precision nodes: v**n in float32, rounded once into G, so W keeps the nodes' dtype.
+    power = bk.cast(v, bk.compute_dtype(v.dtype)) ** B.size - B.f
+    G = bk.expand_dims(power if bk.dtype_kind(power.dtype) == "c" else bk.cast(power, v.dtype), -1)
     return VandermondeLike(Diagonal(v), B, G, bk.expand_dims(_unit(bk, B.size, B.size - 1, G), 0))
 
 
@@ -207,8 +214,10 @@ def cauchy(v, u):
     bk = get_backend(v, u, names=["v", "u"])
     v = _vector(v, "v", bk)
     u = _vector(u, "u", bk, like=v)
-    dtype = bk.compute_dtype(bk.promote(v.dtype, u.dtype))
+    dtype = bk.promote(v.dtype, u.dtype)
+    if bk.dtype_kind(dtype) in "iu":
+        dtype = bk.compute_dtype(dtype)  # integer nodes: float64 generators (half stays half)
     ones = bk.asarray(np.ones(1), dtype=dtype, like=v)
     G = bk.broadcast_to(ones, (v.shape[0], 1))
     H = bk.broadcast_to(ones, (1, u.shape[0]))
-    return CauchyLike(Diagonal(v), Diagonal(u), G, H)
+    return CauchyLike(Diagonal(v), Diagonal(u, name="u"), G, H)

@@ -18,7 +18,7 @@ import numpy as np
 from .backends import get_backend
 from .backends.base import fft_length
 
-__all__ = ["fcirculant", "fcirculant_matvec", "Spectral", "fft_length"]
+__all__ = ["fcirculant", "fcirculant_matvec", "fold", "fold_padded", "Spectral", "fft_length"]
 
 
 class Spectral:
@@ -43,12 +43,37 @@ class Spectral:
 
 
 def fold(c, n, f, bk):
-    """Wrap a linear convolution ``c`` (last axis >= 2n-1) into the f-circulant result of length n."""
+    """Wrap a linear convolution ``c`` (last axis >= 2n-1) into the f-circulant result of length n.
+
+    ``c`` is a scratch buffer (every caller passes a fresh inverse-FFT output): the wrap is
+    added into it in place and a view of its first n entries is returned. Padding and adding
+    out of place cost 2-5x more than this pass at batch 64 (three full-size temporaries), about
+    a tenth of a Toeplitz-like product. Safe under torch autograd: the inverse FFT's backward
+    does not use its output, and the two slices do not overlap.
+    """
     head = c[..., :n]
     if f == 0 or n == 1:
         return head
-    wrap = bk.pad_last(c[..., n : 2 * n - 1], 0, 1)
-    return head + f * wrap
+    body, wrap = c[..., : n - 1], c[..., n : 2 * n - 1]
+    if f == 1:  # the (Z_1, Z_-1) default: no scaled temporary
+        body += wrap
+    elif f == -1:
+        body -= wrap
+    else:
+        body += f * wrap
+    return head
+
+
+def fold_padded(c, n, f, bk):
+    """:func:`fold` for a result that is transformed again at ``c``'s own length.
+
+    Folds in place and zeroes ``c[..., n:]``, returning all of ``c``: the next forward FFT then
+    needs no zero-padding, which scipy.fft does by copying into a new array (that copy made the
+    middle forward transforms of a Toeplitz-like product 20-40 % slower than the inverse ones).
+    """
+    fold(c, n, f, bk)
+    c[..., n:] = 0
+    return c
 
 
 def fcirculant_matvec(v, u, f):

@@ -93,6 +93,7 @@ class LDRMatrix:
         G, H = check_generators(G, H, A.size, B.size, bk)
         if nodes:
             check_same_device(bk, G=G, **{f"nodes {i}": v for i, v in enumerate(nodes)})
+        bk.check_dtypes({"G": G.dtype, "H": H.dtype, **{f"nodes {i}": v.dtype for i, v in enumerate(nodes)}})
         check_nonsingular(A, B)
         if bk.name == "numpy":
             # Private read-only copies: cached spectra can then never go stale.
@@ -230,13 +231,15 @@ class LDRMatrix:
                     f"`{name}` is a {type(x).__module__}.{type(x).__name__} but the generators are "
                     f"{bk.name} arrays; convert it explicitly"
                 )
-        x = as_numeric_array(x, name, bk, like=self.G, finite=False)
-        check_same_device(bk, G=self.G, **{name: x})
+        generator = self._arrays()[0]
+        x = as_numeric_array(x, name, bk, like=generator, finite=False)
+        check_same_device(bk, generators=generator, **{name: x})
         return x
 
     def _apply(self, x, transpose):
         bk = self._bk
         out, compute = self._compute_dtype(x.dtype)
+        out = bk.operand_dtypes(self._arrays()[0].dtype, x.dtype, out)
         y = (self._rmatvec if transpose else self._matvec)(bk.cast(x, compute))
         return bk.cast(y, out) if out != compute else y
 
@@ -329,7 +332,8 @@ class LDRMatrix:
 
         Returns
         -------
-        array, shape (*batch_shape, m, n)
+        array, shape (..., m, n)
+            The leading axes are :attr:`batch_shape`.
 
         Examples
         --------

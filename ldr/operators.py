@@ -194,6 +194,9 @@ class Diagonal(DisplacementOperator):
     ----------
     v : array_like, shape (..., n)
         The diagonal (NumPy array or torch tensor; leading axes are batch axes).
+    name : str, default "v"
+        The argument name that error messages use for these nodes (``"u"`` for the column
+        nodes of a Cauchy-like matrix).
 
     Examples
     --------
@@ -203,23 +206,26 @@ class Diagonal(DisplacementOperator):
            [0., 2.]])
     """
 
-    def __init__(self, v):
-        bk = get_backend(v, names=["v"])
+    name = "v"  # class default: trusted constructions (object.__new__) keep a name too
+
+    def __init__(self, v, name="v"):
+        bk = get_backend(v, names=[name])
         if not bk.is_array(v):
             v = bk.asarray(v)
         if v.ndim < 1:
-            raise ValueError(f"`v` must have at least one axis, shape (..., n); got a scalar")
+            raise ValueError(f"`{name}` must have at least one axis, shape (..., n); got a scalar")
         if bk.dtype_kind(v.dtype) not in "iufc":
-            raise TypeError(f"`v` must have a real or complex dtype; got {bk.dtype_name(v.dtype)}")
+            raise TypeError(f"`{name}` must have a real or complex dtype; got {bk.dtype_name(v.dtype)}")
         if v.shape[-1] < 1:
-            raise ValueError("`v` must have at least one node; got shape " + str(tuple(v.shape)))
+            raise ValueError(f"`{name}` must have at least one node; got shape " + str(tuple(v.shape)))
         if not bk.all_finite(v):
-            raise ValueError("`v` must be finite; got NaN or infinite entries")
+            raise ValueError(f"`{name}` must be finite; got NaN or infinite entries")
         self.v = v
         self.size = int(v.shape[-1])
+        self.name = str(name)
 
     def __repr__(self):
-        return f"Diagonal(v of shape {tuple(self.v.shape)})"
+        return f"Diagonal({self.name} of shape {tuple(self.v.shape)})"
 
     def dense(self, dtype=None, like=None):
         bk = get_backend(self.v)
@@ -232,12 +238,13 @@ class Diagonal(DisplacementOperator):
         return bk.to_numpy(self.v).astype(complex)
 
     def describe_eigenvalue(self, index):
-        return f"v[{index}]"
+        return f"{self.name}[{index}]"
 
     def _insert_batch_axis(self):
         out = object.__new__(Diagonal)
         out.v = get_backend(self.v).expand_dims(self.v, -2)
         out.size = self.size
+        out.name = self.name
         return out
 
     def left(self, X):
@@ -245,7 +252,9 @@ class Diagonal(DisplacementOperator):
         return bk.expand_dims(self.v, -1) * X
 
     def right(self, X):
-        return X * self.v
+        # v (..., n) scales the columns of X (..., k, n): its batch axes sit before the k axis.
+        bk = get_backend(X, self.v)
+        return X * bk.expand_dims(self.v, -2)
 
 
 class Identity(DisplacementOperator):

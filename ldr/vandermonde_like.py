@@ -64,12 +64,20 @@ class VandermondeLike(LDRMatrix):
             bk = self._bk
             n = self.shape[1]
             v = self._cast(self.v, dtype)
-            scale = v**n - self.f
-            d = bk.swapaxes(self._cast(self.G, dtype), -1, -2) / bk.expand_dims(scale, -2)
             sp = Spectral(bk, fft_length(n), bk.dtype_kind(dtype) == "c")
-            return bk.vander(v, n), d, sp.forward(bk.flip(self._cast(self.H, dtype)))
+            return bk.vander(v, n), self._row_scales(v, dtype), sp.forward(bk.flip(self._cast(self.H, dtype)))
 
         return self._cached("factors", dtype, build)
+
+    def _row_scales(self, v, dtype):
+        """d_l = g_l / (v^n - f), shape (..., r, m): the diagonal factors of the Krylov form.
+
+        A hook: ``ldr.nn`` overrides it to use learned scales directly, never dividing by
+        v^n - f (which underflows for |v| < 1, f = 0; see :doc:`/theory/stability`).
+        """
+        bk = self._bk
+        scale = v ** self.shape[1] - self.f
+        return bk.swapaxes(self._cast(self.G, dtype), -1, -2) / bk.expand_dims(scale, -2)
 
     def _matvec(self, x):
         bk = self._bk

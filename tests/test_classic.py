@@ -26,3 +26,15 @@ def test_circulant_vandermonde_cauchy(n):
     np.testing.assert_allclose(ldr.vandermonde(v, n + 1).dense(), np.vander(v, n + 1, increasing=True), atol=1e-12)
     u = np.arange(n) + 2.0
     np.testing.assert_allclose(ldr.cauchy(v, u).dense(), 1.0 / (v[:, None] - u[None, :]), atol=1e-12)
+
+
+def test_integer_and_complex_inputs():
+    """Integer data compute in float64; complex c with the default r = conj(c) matches scipy (Hermitian)."""
+    c = np.array([1, 2, 3])
+    W = ldr.toeplitz(c, np.array([1, 5]))
+    assert W.dtype == np.float64
+    np.testing.assert_allclose(W.dense(), scipy.linalg.toeplitz(c, [1, 5]), atol=1e-12)
+    np.testing.assert_allclose(ldr.vandermonde(np.array([2, 3]), 3).dense(), [[1, 2, 4], [1, 3, 9]], atol=1e-12)
+    z = np.array([1.0, 2.0 + 1.0j, -1.0j])
+    np.testing.assert_allclose(ldr.toeplitz(z).dense(), scipy.linalg.toeplitz(z), atol=1e-12)
+    np.testing.assert_allclose(ldr.circulant(z).dense(), scipy.linalg.circulant(z), atol=1e-12)

@@ -2,7 +2,7 @@
 
 A backend supplies array creation, the FFT family along the last axis, a few shape
 operations and the dtype rule. Everything else (Krylov products, reconstruction, the fast
-products of each class) lives once in :mod:`ldr.krylov` and :mod:`ldr.structured`.
+products of each class) lives once in :mod:`ldr.krylov` and in the structure classes of :mod:`ldr`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def fft_length(n: int) -> int:
 
     Examples
     --------
+    >>> from ldr.krylov import fft_length
     >>> fft_length(4096)
     8192
     >>> fft_length(1)
@@ -73,6 +74,16 @@ class Backend:
     def compute_dtype(self, *dtypes):
         """The dtype rule: integers -> float64, half precision -> float32, complex if any is complex."""
         raise NotImplementedError
+
+    def check_dtypes(self, named_dtypes):
+        """Enforce the library's mixing rule for generator/node dtypes (``{name: dtype}``).
+
+        NumPy promotes (as ``numpy.matmul`` does); torch refuses mixed floating dtypes.
+        """
+
+    def operand_dtypes(self, generator_dtype, x_dtype, out_dtype):
+        """Check an operand ``x`` against the generators and return the product's output dtype."""
+        return out_dtype
 
     def real_dtype(self, dtype):
         raise NotImplementedError

@@ -47,7 +47,8 @@ class TorchBackend(Backend):
         return torch.as_tensor(x, dtype=dtype, device=device)
 
     def to_numpy(self, x):
-        return x.detach().cpu().resolve_conj().numpy()
+        x = x.detach().cpu().resolve_conj()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # NumPy has no bfloat16
 
     def zeros(self, shape, dtype, like=None):
         return torch.zeros(shape, dtype=dtype, device=None if like is None else like.device)
@@ -79,6 +80,24 @@ class TorchBackend(Backend):
             return torch.complex64
         return result
 
+    def check_dtypes(self, named_dtypes):
+        # Like torch.matmul, refuse float32 with float64 (or real with complex) silently mixed.
+        floating = {k: d for k, d in named_dtypes.items() if _KIND.get(d) in ("f", "c")}
+        if len({self.real_dtype(d) for d in floating.values()}) > 1:
+            listing = ", ".join(f"`{k}` is {d}" for k, d in floating.items())
+            raise TypeError(f"generators and nodes must share one dtype; got {listing} (convert with .to(dtype))")
+
+    def operand_dtypes(self, generator_dtype, x_dtype, out_dtype):
+        if x_dtype in (torch.float16, torch.bfloat16):
+            return x_dtype  # half in, half out: computed in float32 FFTs, cast back
+        # Real data with complex generators of the same precision is fine (complex result).
+        if _KIND.get(x_dtype) in ("f", "c") and self.real_dtype(x_dtype) != self.real_dtype(generator_dtype):
+            raise TypeError(
+                f"`x` has dtype {x_dtype} but the generators are {generator_dtype}; "
+                f"convert one of them (e.g. x.to({generator_dtype}))"
+            )
+        return out_dtype
+
     def real_dtype(self, dtype):
         return {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
 
@@ -91,16 +110,29 @@ class TorchBackend(Backend):
     def cast(self, x, dtype):
         return x if x.dtype == dtype else x.to(dtype)
 
+    @staticmethod
+    def _empty_transform(x, length, dtype):
+        # MKL and cuFFT refuse an empty batch (RuntimeError); NumPy returns an empty result.
+        return torch.zeros(x.shape[:-1] + (length,), dtype=dtype, device=x.device)
+
     def rfft(self, x, n):
+        if x.numel() == 0:
+            return self._empty_transform(x, n // 2 + 1, self.complex_dtype(x.dtype))
         return torch.fft.rfft(x, n=n, dim=-1)
 
     def irfft(self, x, n):
+        if x.numel() == 0:
+            return self._empty_transform(x, n, self.real_dtype(x.dtype))
         return torch.fft.irfft(x, n=n, dim=-1)
 
     def fft(self, x, n):
+        if x.numel() == 0:
+            return self._empty_transform(x, n, self.complex_dtype(x.dtype))
         return torch.fft.fft(x, n=n, dim=-1)
 
     def ifft(self, x, n):
+        if x.numel() == 0:
+            return self._empty_transform(x, n, self.complex_dtype(x.dtype))
         return torch.fft.ifft(x, n=n, dim=-1)
 
     def flip(self, x):
@@ -128,7 +160,10 @@ class TorchBackend(Backend):
         return torch.matmul(a, b)
 
     def take(self, x, index, axis=-1):
-        index = torch.as_tensor(np.asarray(index), dtype=torch.long, device=x.device)
+        # Negative indices count from the end, as in np.take (index_select refuses them).
+        index = np.asarray(index)
+        index = np.where(index < 0, index + x.shape[axis], index)
+        index = torch.as_tensor(index, dtype=torch.long, device=x.device)
         return torch.index_select(x, axis, index.reshape(-1)).reshape(
             x.shape[:axis % x.ndim] + tuple(np.shape(index)) + x.shape[axis % x.ndim + 1:]
         )
