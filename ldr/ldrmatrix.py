@@ -134,10 +134,27 @@ class LDRMatrix:
         """``W^T x`` along the last axis."""
         raise NotImplementedError
 
+    # Entries of the per-rank intermediates allowed at once when applying W to the identity.
+    _DENSE_CHUNK_ENTRIES = 1 << 23
+
     def _dense(self, dtype):
-        """Dense reconstruction; the default applies ``W`` to the identity."""
-        eye = self._bk.asarray(np.eye(self.shape[1]), dtype=dtype, like=self.G)
-        return self._bk.swapaxes(self._insert_batch_axis()._matvec(eye), -1, -2)
+        """Dense reconstruction; the default applies ``W`` to the identity, in column chunks.
+
+        Each product holds r spectra of length ~2n per column, so the columns of the identity
+        are taken in chunks that keep those intermediates near 8 M entries (all at once would
+        need ~10 GB for n = 4096, r = 16).
+        """
+        bk = self._bk
+        n = self.shape[1]
+        batch = max(1, bk.prod(self.batch_shape))
+        chunk = max(1, self._DENSE_CHUNK_ENTRIES // (2 * n * self.rank * batch))
+        W = self._insert_batch_axis()
+        eye = np.eye(n)
+        rows = [
+            W._matvec(bk.asarray(eye[start : start + chunk], dtype=dtype, like=self._arrays()[0]))
+            for start in range(0, n, chunk)
+        ]
+        return bk.swapaxes(rows[0] if len(rows) == 1 else bk.concatenate(rows, axis=-2), -1, -2)
 
     # -- properties -----------------------------------------------------------------------------
     @property

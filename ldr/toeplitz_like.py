@@ -173,7 +173,7 @@ class ToeplitzLike(LDRMatrix):
         return Spectral(bk, size, bk.dtype_kind(dtype) == "c")
 
     def _spectra(self, dtype):
-        """Cached generator spectra: g_l at the m-length, J h_l at the n-length transform."""
+        """Cached generator spectra: g_l (divided by e - f when square) at the m side's length, J h_l at the n side's."""
 
         def build():
             bk = self._bk
@@ -182,6 +182,8 @@ class ToeplitzLike(LDRMatrix):
             JH = bk.flip(self._cast(self.H, dtype))  # (..., r, n)
             sm, sn = self._side(dtype, m, self.e), self._side(dtype, n, self.f)
             spectra = {"G": sm.forward(G), "JH": sn.forward(JH)}
+            if self._square:  # the factor 1/(e - f) once here, not on every product's output
+                spectra["G"] = spectra["G"] / (self.e - self.f)
             if not self._square:
                 column, row = _rectangular_core(m, n, self.e, self.f)
                 st = self._spectral(dtype, next_fast_len(m + n - 1))
@@ -231,7 +233,7 @@ class ToeplitzLike(LDRMatrix):
             # frequency domain (r + 1 FFTs): 2r + 2 in all.
             t = self._wrap(sf.inverse(s["JH"] * bk.expand_dims(sf.forward(x), -2)), n, self.f, se.length)
             acc = bk.sum(s["G"] * se.forward(t), -2)
-            return self._wrap(se.inverse(acc), n, self.e) / (self.e - self.f)
+            return self._wrap(se.inverse(acc), n, self.e)
         t = self._circulant_stage(s["JH"], bk.expand_dims(x, -2), n, self.f)
         st = self._spectral(x.dtype, next_fast_len(m + n - 1))
         middle = st.inverse(s["T"] * st.forward(t))[..., n - 1 : n - 1 + m]
@@ -249,7 +251,7 @@ class ToeplitzLike(LDRMatrix):
             # W^T = J [(e-f)^{-1} sum_l C_f(J h_l) C_e(g_l)] J: reverse, same two stages swapped, reverse.
             t = self._wrap(se.inverse(s["G"] * bk.expand_dims(se.forward(bk.flip(x)), -2)), n, self.e, sf.length)
             acc = bk.sum(s["JH"] * sf.forward(t), -2)
-            return bk.flip(self._wrap(sf.inverse(acc), n, self.f)) / (self.e - self.f)
+            return bk.flip(self._wrap(sf.inverse(acc), n, self.f))
         a = self._circulant_stage(s["G"], bk.expand_dims(x, -2), m, self.e, reverse=True)
         st = self._spectral(x.dtype, next_fast_len(m + n - 1))
         middle = st.inverse(s["T^T"] * st.forward(a))[..., m - 1 : m - 1 + n]

@@ -1,0 +1,410 @@
+r"""Train-step cost of HyDRA adapters on one 768×768 layer, against the frozen layer and LoRA.
+
+One training step = forward + backward + ``AdamW.step()`` of one ``nn.Linear(768, 768)`` on
+``batch × 197`` tokens (ViT-B: 32 × 197 = 6304 by default), float32, CPU. The input requires a
+gradient (the layer sits in the middle of a network whose earlier layers are adapted too), so
+every case pays the ``dL/dx`` GEMM. Cases, timed in turn in each repeat (order rotated):
+
+``frozen``
+    the bare frozen layer (forward + backward to x; no optimizer step);
+``lora``
+    + LoRA rank 4 (:class:`hydra.LoRALinear`);
+``hydra/<structure>/<path>``
+    + :class:`hydra.HydraLinear`, k = 4, rank 1, pool 3072 (half fixed), for every structure and
+    both paths: ``dense`` (ΔW built from the generators, one GEMM with W0 + s ΔW) and ``fft``
+    (batched block products).
+
+Every figure is a ratio of times measured in the same repeat (``case / lora``,
+``case / frozen``), reported as median (min–max) over the repeats. Peak memory: each case runs
+two steps in a fresh subprocess, and the increase of the peak resident set size over the
+resident size before the first step is reported (the high-water mark is reset after set-up;
+it includes pages the allocator keeps).
+
+``--crossover`` also times the two paths on larger layers (n = 768, 1536, 3072 with k = 4 and
+n = 4096 with k = 2, i.e. blocks 192, 384, 768, 2048; 1024 tokens) for the FFT-based
+structures: the data behind :data:`hydra.layers.AUTO_FFT_BLOCK_SIZE`.
+
+By default one thread and process CPU time (robust on a shared machine); ``--threads N``
+switches to N threads and wall time. Run::
+
+    python benchmarks/bench_hydra.py                 # full (several minutes on 2 cores)
+    python benchmarks/bench_hydra.py --crossover     # + the path crossover
+    python benchmarks/bench_hydra.py --quick         # about a minute
+
+Writes ``benchmarks/results/hydra_train_step.{json,md}`` (``--out`` changes the folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import _env  # noqa: E402
+
+__all__ = ["main", "run"]
+
+STEM = "hydra_train_step"
+STRUCTURES = ("toeplitz", "toeplitz_like", "hankel_like", "vandermonde_like", "cauchy_like", "low_rank")
+FFT_STRUCTURES = ("toeplitz", "toeplitz_like", "hankel_like")
+FULL = {"batch": 32, "repeats": 7, "target_s": 0.3, "memory": True,
+        "crossover_layers": ((768, 4), (1536, 4), (3072, 4), (4096, 2)), "crossover_tokens": 1024,
+        "crossover_repeats": 3}
+QUICK = {"batch": 4, "repeats": 3, "target_s": 0.05, "memory": False,
+         "crossover_layers": ((768, 4), (1536, 4)), "crossover_tokens": 256, "crossover_repeats": 2}
+TOKENS_PER_IMAGE = 197
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="batch 4, 3 repeats, no memory probe (about a minute)")
+    p.add_argument("--batch", type=int, help="images of 197 tokens (default 32)")
+    p.add_argument("--repeats", type=int, help="override the number of repeats")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--clock", choices=("cpu", "wall"),
+                   help="cpu: process CPU time (default with one thread); wall: elapsed (default otherwise)")
+    p.add_argument("--crossover", action="store_true", help="also time dense vs fft on larger layers")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--out", type=Path, default=_env.RESULTS_DIR, help="results folder")
+    p.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: run one case, print its peak
+    return p
+
+
+# -- cases ------------------------------------------------------------------------------------------
+def _case_names():
+    names = ["frozen", "lora"]
+    names += [f"hydra/{s}/{p}" for s in STRUCTURES for p in ("dense", "fft")]
+    return names
+
+
+def _make_case(name, n=768, tokens=6304, seed=0, k=4):
+    """Build (step function, trainable count) for one case on a fresh n×n layer."""
+    import warnings
+
+    import torch
+
+    import hydra
+
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.nn.Linear(n, n)
+    with torch.no_grad():
+        base.weight.copy_(torch.randn(n, n, generator=gen) / math.sqrt(n))
+        base.bias.zero_()
+    x0 = torch.randn(tokens, n, generator=gen)
+    upstream = torch.randn(tokens, n, generator=gen)
+    if name == "frozen":
+        layer = base.requires_grad_(False)
+    elif name == "lora":
+        layer = hydra.LoRALinear(base, hydra.LoRAConfig(rank=4, alpha=4, target_modules=["x"]), "x")
+    else:
+        _, structure, path = name.split("/")
+        cfg = hydra.HydraConfig(structure=structure, k=k, rank=1, pool_size=3072, fixed_ratio=0.5,
+                                target_modules=["x"], path=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            layer = hydra.HydraLinear(base, cfg, "x")
+    params = [p for p in layer.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3) if params else None
+    x = x0.requires_grad_(True)
+
+    def step():
+        x.grad = None
+        y = layer(x)
+        (y * upstream).sum().backward()
+        if optimizer is not None:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    return step, sum(p.numel() for p in params)
+
+
+def _summary(values):
+    values = sorted(float(v) for v in values)
+    mid = len(values) // 2
+    median = values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+    return {"median": median, "min": values[0], "max": values[-1], "all": values}
+
+
+def _measure(steps, repeats, target_s, clock):
+    """Per-case time lists; each repeat times every case once (order rotated)."""
+    names = list(steps)
+    calls = {}
+    for name in names:
+        steps[name]()  # warm-up: FFT plans, optimizer state, first touch of workspaces
+        start = clock()
+        steps[name]()
+        calls[name] = max(1, math.ceil(target_s / max(clock() - start, 1e-7)))
+    times = {name: [] for name in names}
+    for rep in range(repeats):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = clock()
+            for _ in range(calls[name]):
+                steps[name]()
+            times[name].append((clock() - start) / calls[name])
+    return times, calls
+
+
+def _memory(name, tokens, threads):
+    """Peak RSS increase (MiB) of two steps of ``name`` in a fresh process."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--memory-probe", name,
+               "--batch", str(tokens // TOKENS_PER_IMAGE), "--threads", str(threads)]
+    env = dict(os.environ, **_env.MALLOC_SETTINGS)  # the same allocator behaviour as the timings
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _memory_probe(name, tokens, threads):
+    """Print the peak resident-set increase of two steps of ``name`` (run in a fresh process).
+
+    The high-water mark is reset first (``/proc/self/clear_refs``, Linux >= 4.0), so that the
+    import of torch and the set-up, whose transient peaks can exceed a step's, are not counted.
+    """
+    import resource
+
+    import torch
+
+    torch.set_num_threads(threads)
+    step, _ = _make_case(name, tokens=tokens)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before, method = _status_kib("VmRSS"), "VmHWM after clear_refs"
+    except OSError:  # not Linux, or no permission: the process-lifetime peak instead
+        before, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
+    step()
+    step()
+    after = _status_kib("VmHWM") if method.startswith("VmHWM") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_rss_increase_mib": (after - before) / 1024.0, "method": method}))
+
+
+def _crossover(layers, tokens, repeats, clock, progress):
+    """fft / dense step-time ratio per FFT-based structure, for (n, k) layers of blocks n / k."""
+    rows = []
+    for n, k in layers:
+        for structure in FFT_STRUCTURES:
+            steps = {p: _make_case(f"hydra/{structure}/{p}", n=n, tokens=tokens, k=k)[0] for p in ("dense", "fft")}
+            times, _ = _measure(steps, repeats, 0.0, clock)
+            ratio = _summary([f / d for f, d in zip(times["fft"], times["dense"])])
+            rows.append({"n": n, "k": k, "block": n // k, "structure": structure, "tokens": tokens,
+                         "dense_s": _summary(times["dense"]), "fft_s": _summary(times["fft"]),
+                         "fft/dense": ratio})
+            progress(f"  crossover n={n:5d} k={k} (blocks {n // k}) {structure:14s} fft/dense {_fmt(ratio)}")
+    return rows
+
+
+def _fmt(summary, digits=2):
+    return f"{summary['median']:.{digits}f} ({summary['min']:.{digits}f}–{summary['max']:.{digits}f})"
+
+
+# -- entry points -----------------------------------------------------------------------------------
+def run(quick=False, batch=None, repeats=None, threads=1, clock=None, crossover=False, memory=None,
+        progress=print):
+    """Run the benchmark and return the result dictionary (no files written).
+
+    Parameters
+    ----------
+    quick : bool
+        Quick preset (batch 4, 3 repeats, no memory probe).
+    batch : int, optional
+        Images of 197 tokens (default 32).
+    repeats : int, optional
+    threads : int
+        ``torch.set_num_threads``.
+    clock : {"cpu", "wall"}, optional
+        Default: process CPU time with one thread, elapsed time otherwise.
+    crossover : bool
+        Also time dense vs fft on larger layers.
+    memory : bool, optional
+        Run the peak-memory subprocesses (default: the preset's choice).
+    progress : callable
+
+    Returns
+    -------
+    dict
+    """
+    import torch
+
+    preset = dict(QUICK if quick else FULL)
+    batch = batch or preset["batch"]
+    repeats = repeats or preset["repeats"]
+    memory = preset["memory"] if memory is None else memory
+    clock = clock or ("cpu" if threads == 1 else "wall")
+    tick = CLOCKS[clock]
+    torch.set_num_threads(threads)
+    tokens = batch * TOKENS_PER_IMAGE
+    names = _case_names()
+    steps, trainable = {}, {}
+    for name in names:
+        steps[name], trainable[name] = _make_case(name, tokens=tokens)
+    progress(f"  {len(names)} cases, {tokens} tokens, {repeats} repeats, {threads} thread(s), {clock} clock")
+    times, calls = _measure(steps, repeats, preset["target_s"], tick)
+    del steps
+    cases = []
+    for name in names:
+        row = {
+            "case": name,
+            "trainable": trainable[name],
+            "calls_per_block": calls[name],
+            "step_s": _summary(times[name]),
+            "ratio_vs_lora": _summary([a / b for a, b in zip(times[name], times["lora"])]),
+            "ratio_vs_frozen": _summary([a / b for a, b in zip(times[name], times["frozen"])]),
+        }
+        if memory:
+            row["memory"] = _memory(name, tokens, threads)
+        cases.append(row)
+        progress(f"  {name:28s} {1e3 * row['step_s']['median']:8.1f} ms   x LoRA {_fmt(row['ratio_vs_lora'])}"
+                 + (f"   peak +{row['memory'].get('peak_rss_increase_mib', float('nan')):.0f} MiB" if memory else ""))
+    result = {
+        "benchmark": STEM,
+        "settings": {"quick": quick, "layer": "768x768", "batch": batch, "tokens": tokens, "repeats": repeats,
+                     "target_s": preset["target_s"], "threads": threads, "clock": clock, "dtype": "float32",
+                     "hydra": {"k": 4, "rank": 1, "pool_size": 3072, "fixed_ratio": 0.5}, "lora_rank": 4,
+                     "input_requires_grad": True},
+        "environment": _env.environment(include_torch=True),
+        "cases": cases,
+    }
+    if crossover:
+        result["crossover"] = _crossover(preset["crossover_layers"], preset["crossover_tokens"],
+                                         preset["crossover_repeats"], tick, progress)
+    import hydra
+
+    result["auto_path"] = {s: hydra.auto_path(s, (192, 192)) for s in STRUCTURES}
+    if crossover:
+        result["fft_wins_from_block"] = _fft_threshold(result["crossover"])
+    return result
+
+
+def _fft_threshold(rows):
+    """Per structure: the smallest measured block size from which fft/dense < 1 (median) at every
+    larger measured block, or None when the FFT path never wins in the measured range."""
+    out = {}
+    for structure in FFT_STRUCTURES:
+        mine = sorted((r["block"], r["fft/dense"]["median"]) for r in rows if r["structure"] == structure)
+        threshold = None
+        for block, ratio in reversed(mine):
+            if ratio >= 1.0:
+                break
+            threshold = block
+        out[structure] = threshold
+    return out
+
+
+def _markdown(result):
+    s, env = result["settings"], result["environment"]
+    used = env["settings"]["environment_used"]
+    malloc = " ".join(f"{k}={used.get(k)}" for k in _env.MALLOC_SETTINGS)
+    lines = [
+        "# HyDRA train step: one 768×768 layer, float32, CPU",
+        "",
+        "Command:",
+        "",
+        "```",
+        result["command"],
+        "```",
+        "",
+        f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
+        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
+        + (" (uncommitted changes)" if env["git"]["uncommitted_changes"] else ""),
+        f"- Versions: torch {env['versions'].get('torch')}, numpy {env['versions']['numpy']}, "
+        f"python {env['versions']['python']}",
+        f"- Threads: torch {s['threads']} (torch.get_num_threads() = {env['settings'].get('torch_num_threads')}); "
+        f"OMP_NUM_THREADS={used.get('OMP_NUM_THREADS')}",
+        f"- malloc: {malloc}"
+        + (" (set by the benchmark's restart)" if env["settings"]["restarted_with_benchmark_settings"] else ""),
+        f"- Clock: {'process CPU time' if s['clock'] == 'cpu' else 'wall time'}; {s['repeats']} repeats, "
+        f"cases' order rotated; each time is a block of steps lasting ≥ {s['target_s']} s. Ratios are per "
+        "repeat, median (min–max).",
+        f"- Step: forward + backward + AdamW on {s['tokens']} tokens ({s['batch']} × 197); x requires grad. "
+        f"HyDRA: k = 4, rank 1, pool 3072 (half fixed); LoRA rank 4.",
+        "",
+        "| case | trainable | step (ms) | × frozen | × LoRA | peak RSS + (MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["cases"]:
+        mem = row.get("memory", {})
+        peak = f"{mem['peak_rss_increase_mib']:.0f}" if "peak_rss_increase_mib" in mem else "–"
+        lines.append(f"| {row['case']} | {row['trainable']:,} | {1e3 * row['step_s']['median']:.1f} | "
+                     f"{_fmt(row['ratio_vs_frozen'])} | {_fmt(row['ratio_vs_lora'])} | {peak} |")
+    auto = [r for r in result["cases"] if r["case"].startswith("hydra/")
+            and r["case"].endswith("/" + result["auto_path"][r["case"].split("/")[1]])]
+    worst = max(auto, key=lambda r: r["ratio_vs_lora"]["median"])
+    lines += [
+        "",
+        f"Target: HyDRA step ≤ 1.3 × LoRA. With the path `auto` picks at this size, the worst structure is "
+        f"{worst['case']} at {_fmt(worst['ratio_vs_lora'])} × LoRA "
+        f"({'met' if worst['ratio_vs_lora']['median'] <= 1.3 else 'not met'}).",
+    ]
+    if "crossover" in result:
+        lines += [
+            "",
+            "## Path crossover (n×n layer, k×k blocks; fft / dense step time; < 1: the FFT block products win)",
+            "",
+            "| n | k | block | structure | tokens | dense (ms) | fft (ms) | fft / dense |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|",
+        ]
+        for row in result["crossover"]:
+            lines.append(f"| {row['n']} | {row['k']} | {row['block']} | {row['structure']} | {row['tokens']} | "
+                         f"{1e3 * row['dense_s']['median']:.0f} | {1e3 * row['fft_s']['median']:.0f} | "
+                         f"{_fmt(row['fft/dense'])} |")
+        lines += [
+            "",
+            "Smallest measured block size from which the FFT path wins (None: not in the measured range): "
+            f"{result['fft_wins_from_block']}. `hydra.AUTO_FFT_BLOCK_SIZE` is set from this table.",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Command-line entry point; writes the JSON and markdown results. Returns 0.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``), e.g. ``["--quick"]``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.memory_probe:
+        _memory_probe(args.memory_probe, (args.batch or FULL["batch"]) * TOKENS_PER_IMAGE, args.threads)
+        return 0
+    started = time.perf_counter()
+    print(f"bench_hydra: train step ({'quick' if args.quick else 'full'})", flush=True)
+    result = run(quick=args.quick, batch=args.batch, repeats=args.repeats, threads=args.threads, clock=args.clock,
+                 crossover=args.crossover, memory=False if args.no_memory else None,
+                 progress=lambda line: print(line, flush=True))
+    result["command"] = os.environ.get("LDR_BENCH_COMMAND") or shlex.join(
+        ["python", "benchmarks/bench_hydra.py", *argv]
+    )
+    result["wall_time_s"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _env.write_json(out / f"{STEM}.json", result)
+    (out / f"{STEM}.md").write_text(_markdown(result))
+    print(f"bench_hydra: wrote {out / STEM}.{{json,md}} in {result['wall_time_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)
+    sys.exit(main())

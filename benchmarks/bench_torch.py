@@ -1,0 +1,385 @@
+r"""Speed of the torch backend: Toeplitz-like ``W @ X`` (float32, CPU) against dense and bare FFTs.
+
+For each size n, displacement rank r and batch b, ``X`` has shape (b, n) (the ``F.linear``
+convention) and ``W`` is the square Toeplitz-like weight of ``ldr.nn.LDRLinear(n, n,
+structure="toeplitz_like", rank=r, bias=False)``, operators (Z_1, Z_-1). One run times, in turn:
+
+Forward (under ``torch.no_grad``)
+    ``layer``: ``layer(X)``, which rebuilds ``W`` and its generator spectra on every call (as in
+    training); ``cached``: ``W.matvec(X)`` with ``W = layer.ldr_matrix()`` built once (spectra
+    cached, as in inference); ``dense``: ``F.linear(X, D)`` with the prebuilt dense weight ``D``;
+    ``bare_fft``: only the transforms that the product performs, on preallocated inputs of the
+    same shapes; ``bare_fft_2n``: the 2r + 2 real transforms of length ``fft_length(n)`` (about
+    2n) of the plain algorithm (the reference of ``shared/BENCHMARKING.md``).
+Forward + backward
+    ``layer_fb``: ``layer(X)`` and ``torch.autograd.grad`` with respect to G, H and X (X
+    requires grad, as for a hidden layer); ``dense_fb``: the same for ``F.linear(X, D)`` with
+    respect to D and X. The floor quoted for it is twice ``bare_fft``: autograd's backward of
+    each batch transform is one transform of the same size.
+
+The machines are shared and noisy (±35 % between runs), so every figure reported is a ratio of
+times measured in the same repeat, the methods' order rotated between repeats; the median and
+the range over the repeats are reported. By default everything runs on one thread and is timed
+in process CPU time, which other jobs disturb far less than elapsed time; ``--threads N`` uses N
+intra-op threads and wall time. Run::
+
+    python benchmarks/bench_torch.py            # full: 18 cases, about 10-15 minutes on 2 cores
+    python benchmarks/bench_torch.py --quick    # about a minute
+
+Writes ``benchmarks/results/torch_toeplitz_like.{json,md}`` (``--out`` changes the folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import _env  # noqa: E402
+
+__all__ = ["main", "run"]
+
+FULL = {"sizes": (256, 1024, 4096), "ranks": (1, 4, 16), "batches": (64, 1024), "repeats": 5, "target_s": 0.15}
+QUICK = {"sizes": (256, 1024), "ranks": (1, 4), "batches": (64,), "repeats": 3, "target_s": 0.04}
+STEM = "torch_toeplitz_like"
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+_clock = time.process_time
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer sizes, ranks, batches and repeats (about a minute)")
+    p.add_argument("--sizes", type=int, nargs="+", help="override the sizes n")
+    p.add_argument("--ranks", type=int, nargs="+", help="override the displacement ranks r")
+    p.add_argument("--batches", type=int, nargs="+", help="override the batch sizes b")
+    p.add_argument("--repeats", type=int, help="override the number of repeats")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op (and OMP/MKL) threads; default 1, timed in process CPU time")
+    p.add_argument("--clock", choices=tuple(CLOCKS),
+                   help="cpu (default with one thread) or wall (default with several)")
+    p.add_argument("--out", type=Path, default=_env.RESULTS_DIR, help="results folder")
+    return p
+
+
+# -- timing -----------------------------------------------------------------------------------------
+def _calibrate(fn, target_s):
+    """Calls per timed block so that a block lasts about ``target_s`` (at least one call)."""
+    fn()  # warm-up: FFT plans, caches, first touch of workspaces
+    fn()
+    start = _clock()
+    fn()
+    return max(1, min(10_000, math.ceil(target_s / max(_clock() - start, 1e-7))))
+
+
+def _block(fn, calls):
+    start = _clock()
+    for _ in range(calls):
+        fn()
+    return (_clock() - start) / calls
+
+
+def _summary(values):
+    values = sorted(float(v) for v in values)
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
+    return {"median": median, "min": values[0], "max": values[-1], "all": values}
+
+
+def _measure(methods, repeats, target_s):
+    names = list(methods)
+    calls = {name: _calibrate(methods[name], target_s) for name in names}
+    times = {name: [] for name in names}
+    for rep in range(repeats):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(_block(methods[name], calls[name]))
+    return times, calls
+
+
+def _ratios(times, pairs):
+    return {
+        f"{num}/{factor if factor != 1 else ''}{den}": _summary([a / (factor * b) for a, b in zip(times[num], times[den])])
+        for num, den, factor in pairs
+    }
+
+
+# -- one case ---------------------------------------------------------------------------------------
+def _transforms(torch, n, r, b, e, f):
+    """The transforms of one square Toeplitz-like product as (kind, shape, length) triples.
+
+    Mirrors ``ToeplitzLike._matvec``: the f side (first) and the e side (second) each use
+    ``_transform_length(n, weight)`` (length n for a plain circulant side of a 5-smooth n, else
+    ``fft_length(n)``).
+    """
+    from ldr.toeplitz_like import _transform_length
+
+    lf, le = _transform_length(n, f), _transform_length(n, e)
+    return [("rfft", (b, n), lf), ("irfft", (b, r, lf // 2 + 1), lf), ("rfft", (b, r, n), le), ("irfft", (b, le // 2 + 1), le)]
+
+
+def _bare(torch, plan, generator):
+    """A callable running the transforms of ``plan`` on preallocated inputs."""
+    inputs = []
+    for kind, shape, length in plan:
+        if kind == "rfft":
+            inputs.append((torch.fft.rfft, torch.randn(shape, generator=generator), length))
+        else:
+            data = torch.randn(shape + (2,), generator=generator)
+            inputs.append((torch.fft.irfft, torch.view_as_complex(data), length))
+
+    def bare():
+        for transform, data, length in inputs:
+            transform(data, n=length)
+
+    return bare
+
+
+def _case(torch, n, r, b, repeats, target_s, seed):
+    import torch.nn.functional as F
+
+    import ldr
+    from ldr.krylov import fft_length
+    from ldr.nn import LDRLinear
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = LDRLinear(n, n, structure="toeplitz_like", rank=r, bias=False)
+    X = torch.randn(b, n, generator=generator)
+    gY = torch.randn(b, n, generator=generator)
+    with torch.no_grad():
+        W = layer.ldr_matrix()
+        D = layer.dense_weight().contiguous()
+    e, f = layer.structure_kwargs["e"], layer.structure_kwargs["f"]
+    plan = _transforms(torch, n, r, b, e, f)
+    bare = _bare(torch, plan, generator)
+    bare_2n = _bare(torch, [(k, s[:-1] + (fft_length(n) // 2 + 1,) if k == "irfft" else s, fft_length(n))
+                            for k, s, _ in plan], generator)
+    Xg = X.clone().requires_grad_(True)
+    Dg = D.clone().requires_grad_(True)
+    params = [layer.G, layer.H, Xg]
+
+    def layer_forward():
+        with torch.no_grad():
+            return layer(X)
+
+    def cached_forward():
+        with torch.no_grad():
+            return W.matvec(X)
+
+    def dense_forward():
+        with torch.no_grad():
+            return F.linear(X, D)
+
+    def layer_fb():
+        return torch.autograd.grad(layer(Xg), params, gY)
+
+    def dense_fb():
+        return torch.autograd.grad(F.linear(Xg, Dg), [Dg, Xg], gY)
+
+    methods = {
+        "layer": layer_forward, "cached": cached_forward, "dense": dense_forward, "bare_fft": bare,
+        "bare_fft_2n": bare_2n, "layer_fb": layer_fb, "dense_fb": dense_fb,
+    }
+    times, calls = _measure(methods, repeats, target_s)
+    reference = dense_forward().double()
+    error = float((layer_forward().double() - reference).norm() / reference.norm())
+    return {
+        "n": n, "r": r, "batch": b, "e": e, "f": f,
+        "transforms": [{"kind": k, "shape": list(s), "length": length} for k, s, length in plan],
+        "fft_length_2n": fft_length(n),
+        "calls_per_block": calls,
+        "times_s": {name: _summary(v) for name, v in times.items()},
+        "ratios": _ratios(times, [
+            ("layer", "bare_fft", 1), ("cached", "bare_fft", 1), ("layer", "bare_fft_2n", 1),
+            ("layer", "dense", 1), ("cached", "dense", 1), ("layer_fb", "dense_fb", 1),
+            ("layer_fb", "bare_fft", 2),
+        ]),
+        "relative_error_vs_dense": error,
+        "torch_version": torch.__version__,
+        "ldr_version": ldr.__version__,
+    }
+
+
+def _targets(cases):
+    """The issue's targets, on median ratios of the training-style forward (``layer``)."""
+    rows = []
+    for c in cases:
+        if c["n"] < 1024:
+            continue
+        label = f"n={c['n']} r={c['r']} b={c['batch']}"
+        value = c["ratios"]["layer/bare_fft"]["median"]
+        rows.append({"target": "forward <= 1.5x bare FFT (n >= 1024)", "case": label, "median_ratio": value,
+                     "met": value <= 1.5})
+        if c["r"] <= 4:
+            value = c["ratios"]["layer/dense"]["median"]
+            rows.append({"target": "forward < dense (n >= 1024, r <= 4)", "case": label, "median_ratio": value,
+                         "met": value < 1.0})
+    return rows
+
+
+# -- output -----------------------------------------------------------------------------------------
+def _fmt(summary):
+    return f"{summary['median']:.2f} ({summary['min']:.2f}–{summary['max']:.2f})"
+
+
+def _ms(summary):
+    return f"{summary['median'] * 1e3:.3g}"
+
+
+def _markdown(result):
+    env, settings = result["environment"], result["settings"]
+    used = env["settings"]["environment_used"]
+    lines = [
+        "# Toeplitz-like `W @ X` on the torch backend (float32, CPU)",
+        "",
+        "Command:",
+        "",
+        "```",
+        result["command"],
+        "```",
+        "",
+        f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
+        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
+        f"{' (uncommitted changes)' if env['git']['uncommitted_changes'] else ''}",
+        f"- Versions: torch {env['versions'].get('torch')}, numpy {env['versions']['numpy']}, "
+        f"python {env['versions']['python']}",
+        f"- Threads: torch.get_num_threads() = {env['settings'].get('torch_num_threads')}; "
+        f"OMP/MKL_NUM_THREADS = {used.get('OMP_NUM_THREADS')}",
+        "- malloc: " + " ".join(f"{k}={used.get(k)}" for k in _env.MALLOC_SETTINGS)
+        + " (set in the benchmark process; see shared BENCHMARKING.md)",
+        f"- Clock: {'process CPU time' if settings['clock'] == 'cpu' else 'wall-clock time'}; "
+        f"{settings['repeats']} repeats, each time one block of calls lasting ≥ {settings['target_s']} s; "
+        "the methods' order rotated between repeats. Ratios are per repeat: median (min–max).",
+        "",
+        "Operators (Z_1, Z_-1), square n×n, weight from `ldr.nn.LDRLinear(n, n, rank=r, bias=False)`. "
+        "`layer` = `layer(X)` under no_grad (rebuilds W and its generator spectra, as in training); "
+        "`cached` = `W.matvec(X)` with W built once; `dense` = `F.linear` with the prebuilt weight; "
+        "`bare FFT` = the transforms the product performs (r + 1 real transforms of length ≈ 2n for "
+        "the Z_-1 side, r + 1 of length n for the circulant Z_1 side when n is 5-smooth); "
+        "`bare 2n` = 2r + 2 transforms of length ≈ 2n (the plain algorithm). fwd+bwd: gradients "
+        "with respect to G, H and X vs `F.linear` with respect to D and X; its floor is 2× bare FFT. "
+        "Times in ms (median).",
+        "",
+        "| n | r | b | layer | cached | dense | bare FFT | layer / bare FFT | layer / bare 2n "
+        "| layer / dense | cached / dense | fwd+bwd ms | fwd+bwd / dense | fwd+bwd / 2 bare | rel. err |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in result["cases"]:
+        t, q = c["times_s"], c["ratios"]
+        lines.append(
+            f"| {c['n']} | {c['r']} | {c['batch']} | {_ms(t['layer'])} | {_ms(t['cached'])} | {_ms(t['dense'])} | "
+            f"{_ms(t['bare_fft'])} | {_fmt(q['layer/bare_fft'])} | {_fmt(q['layer/bare_fft_2n'])} | "
+            f"{_fmt(q['layer/dense'])} | {_fmt(q['cached/dense'])} | {_ms(t['layer_fb'])} | "
+            f"{_fmt(q['layer_fb/dense_fb'])} | {_fmt(q['layer_fb/2bare_fft'])} | {c['relative_error_vs_dense']:.1e} |"
+        )
+    lines += ["", "## Targets (torch issue), on the median ratio of `layer`", "",
+              "| target | case | median ratio | met |", "|---|---|---:|---|"]
+    for row in result["targets"]:
+        lines.append(f"| {row['target']} | {row['case']} | {row['median_ratio']:.2f} | "
+                     f"{'yes' if row['met'] else '**no**'} |")
+    met = sum(row["met"] for row in result["targets"])
+    lines += ["", f"{met} of {len(result['targets'])} target checks met.", ""]
+    return "\n".join(lines)
+
+
+# -- entry points -----------------------------------------------------------------------------------
+def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads=1, clock=None, progress=print):
+    """Run the benchmark and return the result dictionary (no files written).
+
+    Parameters
+    ----------
+    quick : bool
+        The quick preset (n ∈ {256, 1024}, r ∈ {1, 4}, b = 64, 3 repeats).
+    sizes, ranks, batches : sequence of int, optional
+        Override the preset's sizes n, ranks r and batch sizes b.
+    repeats : int, optional
+        Override the preset's repeat count.
+    threads : int
+        torch intra-op threads.
+    clock : {"cpu", "wall"}, optional
+        Process CPU time (default with one thread) or elapsed time.
+    progress : callable
+        Receives one line per case.
+
+    Returns
+    -------
+    dict
+    """
+    import torch
+
+    preset = dict(QUICK if quick else FULL)
+    sizes = tuple(sizes or preset["sizes"])
+    ranks = tuple(ranks or preset["ranks"])
+    batches = tuple(batches or preset["batches"])
+    repeats = repeats or preset["repeats"]
+    global _clock
+    clock = clock or ("cpu" if threads == 1 else "wall")
+    _clock = CLOCKS[clock]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    cases, seed = [], 0
+    try:
+        for b in batches:
+            for n in sizes:
+                for r in ranks:
+                    seed += 1
+                    case = _case(torch, n, r, b, repeats, preset["target_s"], seed)
+                    cases.append(case)
+                    q = case["ratios"]
+                    progress(f"  n={n:5d} r={r:2d} b={b:5d}: layer/bare_fft {_fmt(q['layer/bare_fft'])}, "
+                             f"layer/dense {_fmt(q['layer/dense'])}, fwd+bwd/dense {_fmt(q['layer_fb/dense_fb'])}")
+        environment = _env.environment(include_torch=True)
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        "benchmark": STEM,
+        "settings": {"quick": quick, "sizes": list(sizes), "ranks": list(ranks), "batches": list(batches),
+                     "repeats": repeats, "target_s": preset["target_s"], "threads": threads, "clock": clock,
+                     "dtype": "float32", "device": "cpu"},
+        "environment": environment,
+        "cases": cases,
+        "targets": _targets(cases),
+    }
+
+
+def main(argv=None):
+    """Command-line entry point; writes the JSON and markdown results. Returns 0.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``), e.g. ``["--quick"]``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    print(f"bench_torch: Toeplitz-like W @ X, float32 CPU ({'quick' if args.quick else 'full'}), "
+          f"{args.threads} threads", flush=True)
+    result = run(quick=args.quick, sizes=args.sizes, ranks=args.ranks, batches=args.batches,
+                 repeats=args.repeats, threads=args.threads, clock=args.clock,
+                 progress=lambda line: print(line, flush=True))
+    result["command"] = os.environ.get("LDR_BENCH_COMMAND") or shlex.join(
+        ["python", "benchmarks/bench_torch.py", *argv]
+    )
+    result["wall_time_s"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _env.write_json(out / f"{STEM}.json", result)
+    (out / f"{STEM}.md").write_text(_markdown(result))
+    met = sum(row["met"] for row in result["targets"])
+    print(f"bench_torch: {met} of {len(result['targets'])} target checks met; wrote "
+          f"{out / STEM}.{{json,md}} in {result['wall_time_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)
+    sys.exit(main())

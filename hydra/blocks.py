@@ -1,0 +1,400 @@
+r"""Block structures of HyDRA: slot layout, dense builders and fast block products.
+
+One small class per structure. Each knows how many pool numbers (slots) a
+:math:`b_m \times b_n` block reads, how those numbers become generators, and the two exact ways
+to use them on a k×k grid of blocks (batch shape ``(k, k)``):
+
+* :meth:`BlockStructure.dense` — the blocks as dense matrices, shape (k, k, bm, bn);
+* :meth:`BlockStructure.matvec` — ``y_p = Σ_q W_pq x_q`` for ``x`` of shape (..., k, bn), by the
+  fast products of :mod:`ldr` (FFT based for the Toeplitz family), summed over q.
+
+Generators of rank R arrive as ``G`` (k, k, bm, R) and ``H`` (k, k, R, bn) (``t`` of shape
+(k, k, bm + bn - 1) for plain Toeplitz blocks). The layer passes R = 2r: the offset
+:math:`\Delta W(\theta) - \Delta W(\theta^{(0)})` of a bilinear structure is itself a block-LDR
+matrix of rank 2r (see :class:`hydra.layers.HydraLinear`).
+
+Operator pairs (every one nonsingular for every block shape) and block formulas:
+
+* ``toeplitz``: no generators, ``T[i, j] = t[i - j + bn - 1]``;
+* ``toeplitz_like``: :math:`(Z_1, Z_{-1})` square, :math:`(Z_1, Z_0)` rectangular;
+  square :math:`W = \tfrac12\sum_l C_1(g_l) C_{-1}(J h_l)`;
+* ``hankel_like``: :math:`(Z_1, Z_0^T)`; square :math:`W = \sum_l C_1(g_l) C_0(h_l) J`;
+* ``vandermonde_like``: Krylov form :math:`W = \sum_l \mathrm{diag}(\tilde g_l) V(v) C_0(J h_l)`
+  (operators :math:`(\mathrm{diag}\,v, Z_0)`);
+* ``cauchy_like``: :math:`(\mathrm{diag}\,v, \mathrm{diag}\,u)`, :math:`W = (G H) \circ C(v, u)`;
+* ``low_rank``: :math:`(I, 0)`, :math:`W = G H`.
+
+Dense builds cost :math:`O(R\, b_m b_n)` per block for every structure (column recurrences and
+cumulative sums, :func:`shift_toeplitz_like_dense`), so building ΔW costs about as much as
+reading it, and the GEMM that applies it dominates.
+
+:math:`(Z_1, Z_{-1})` is singular for rectangular blocks whose row count has more factors of 2
+than the column count (:doc:`/theory/displacement`), hence :math:`(Z_1, Z_0)` there, the core's
+default. Fixed nodes (not trained, not counted, regenerated, identical for every block):
+Vandermonde blocks use the bm Chebyshev points :math:`v_i = \cos(\pi (2i+1) / (2 b_m))` in
+(-1, 1), so :math:`|v_i^j| \le 1` and no :math:`v^{-n}` appears (the Krylov form absorbs the
+:math:`(v^n - f)^{-1}` scaling into :math:`\tilde g`); Cauchy blocks use the interlaced integer
+nodes :math:`v_i = 2i`, :math:`u_j = 2j + 1`, separated by at least 1, so
+:math:`|C_{ij}| = 1/|2(i-j) - 1| \le 1`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scipy.fft import next_fast_len
+
+import ldr
+from ldr.backends.base import fft_length
+from ldr.toeplitz_like import default_shift_pair
+
+__all__ = [
+    "BlockStructure",
+    "ToeplitzBlocks",
+    "ToeplitzLikeBlocks",
+    "HankelLikeBlocks",
+    "VandermondeLikeBlocks",
+    "CauchyLikeBlocks",
+    "LowRankBlocks",
+    "block_structure",
+    "toeplitz_matrix",
+    "shift_toeplitz_like_dense",
+    "chebyshev_nodes",
+]
+
+
+def toeplitz_matrix(t, bm, bn):
+    """Toeplitz matrices ``T[..., i, j] = t[..., i - j + bn - 1]`` of shape (..., bm, bn).
+
+    ``t`` (..., bm + bn - 1) holds the diagonals from the top-right corner (``t_{-(bn-1)}``) to
+    the bottom-left (``t_{bm-1}``). Built with one strided view and a flip (no index tensors), so
+    the backward pass is a strided sum rather than a scatter.
+
+    Examples
+    --------
+    >>> import torch, scipy.linalg, numpy as np
+    >>> t = torch.arange(6.0)                      # bm = 4, bn = 3
+    >>> T = toeplitz_matrix(t, 4, 3)
+    >>> bool(np.allclose(T.numpy(), scipy.linalg.toeplitz(t[2:].numpy(), t[:3].flip(0).numpy())))
+    True
+    """
+    # windows[a, j] = u[a + j] with u = flip(t), so T[i, j] = windows[bm - 1 - i, j].
+    return t.flip(-1).unfold(-1, bn, 1).flip(-2)
+
+
+def chebyshev_nodes(count):
+    """The ``count`` Chebyshev points of the first kind, ``cos(pi (2i + 1) / (2 count))``, in (-1, 1).
+
+    Examples
+    --------
+    >>> chebyshev_nodes(2).round(4)
+    array([ 0.7071, -0.7071])
+    """
+    return np.cos(np.pi * (2 * np.arange(count) + 1) / (2 * count))
+
+
+def shift_toeplitz_like_dense(G, H, f):
+    r"""Dense blocks W with :math:`Z_1 W - W Z_f = G H` in :math:`O(R\, b_m b_n)` (no matmul, no FFT).
+
+    Parameters
+    ----------
+    G : tensor, shape (..., bm, R)
+    H : tensor, shape (..., R, bn)
+    f : float
+        ``f != 1`` for square blocks; ``f = 0`` for rectangular ones (the pair :math:`(Z_1, Z_0)`).
+
+    Returns
+    -------
+    tensor, shape (..., bm, bn)
+
+    Notes
+    -----
+    Column j of the displacement equation reads :math:`W e_{j+1} = Z_1 W e_j - G H e_j`, so
+    :math:`W e_j = Z_1^j w_0 - \sum_{s<j} Z_1^{j-1-s} G H e_s` with the first column
+    :math:`w_0 = (1-f)^{-1} \sum_l C_1(g_l) J h_l`. With :math:`M[d, s] = \sum_l g_l[(d+1+s) \bmod b_m]\, h_l[s]`
+    both parts are sums over s of M along a cyclic diagonal :math:`d = (i - j) \bmod b_m`:
+
+    .. math:: W_{ij} = \frac{1}{1-f} \sum_{s} M[d, s] - \sum_{s<j} M[d, s].
+
+    For f = 0 this is the suffix sum :math:`\sum_{s \ge j} M[d, s]`, which also holds for
+    rectangular blocks (:math:`Z_0` is nilpotent, so no first column is needed). Cost: one
+    product and one cumulative sum over (R, bm, bn), against :math:`2 R b^3` for multiplying
+    the Krylov matrices.
+
+    Examples
+    --------
+    >>> import torch, scipy.linalg, numpy as np
+    >>> G, H = torch.randn(5, 2, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    >>> Z = lambda n, f: np.diag(np.ones(n - 1), -1) + f * np.eye(n, k=n - 1)
+    >>> W = shift_toeplitz_like_dense(G, H, -1.0)
+    >>> bool(np.allclose(W.numpy(), scipy.linalg.solve_sylvester(Z(5, 1), -Z(5, -1), (G @ H).numpy())))
+    True
+    """
+    bm, bn = G.shape[-2], H.shape[-1]
+    Gt = G.transpose(-1, -2)  # (..., R, bm)
+    periods = -(-(bm + bn) // bm)
+    extended = Gt.repeat(*([1] * (Gt.ndim - 1)), periods)[..., 1 : bm + bn]
+    circulant = extended.unfold(-1, bn, 1)  # (..., R, bm, bn): g[(d + 1 + s) mod bm], a strided view
+    M = (circulant * H.unsqueeze(-2)).sum(-3)  # (..., bm, bn), indexed [d, s]
+    prefix = M.cumsum(-1)
+    Q = prefix[..., -1:] / (1.0 - f) - (prefix - M)  # [d, j]: total / (1 - f) minus the sum over s < j
+    return _ColumnRoll.apply(Q)
+
+
+class _ColumnRoll(torch.autograd.Function):
+    """``W[..., i, j] = Q[..., (i - j) mod bm, j]``: a permutation of every column.
+
+    Both directions are one ``index_select`` on the flattened (bm·bn) axis (3x faster on the
+    CPU than ``gather`` along the row axis); the backward applies the inverse permutation,
+    ``Q[..., d, j] = W[..., (d + j) mod bm, j]``, instead of autograd's scatter-add.
+    """
+
+    @staticmethod
+    def _index(bm, bn, device, sign):
+        i = torch.arange(bm, device=device).unsqueeze(-1)
+        j = torch.arange(bn, device=device)
+        return (((i + sign * j) % bm) * bn + j).reshape(-1)
+
+    @staticmethod
+    def _permute(X, sign):
+        *batch, bm, bn = X.shape
+        # A 2-D index_select: on a 3-D or 4-D tensor torch falls back to a ~7x slower gather.
+        flat = X.reshape(-1, bm * bn).index_select(-1, _ColumnRoll._index(bm, bn, X.device, sign))
+        return flat.reshape(*batch, bm, bn)
+
+    @staticmethod
+    def forward(ctx, Q):
+        return _ColumnRoll._permute(Q, -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _ColumnRoll._permute(grad, 1)
+
+
+class BlockStructure:
+    """Base class: slot layout and the two block products of one structure.
+
+    Parameters
+    ----------
+    bm, bn : int
+        Block shape.
+    rank : int
+        Displacement rank r of a block (the layer passes generators of rank 2r, see the module
+        notes).
+    """
+
+    name = "abstract"
+    #: Whether ΔW depends bilinearly on the pool (G and H both drawn from it).
+    bilinear = True
+
+    def __init__(self, bm, bn, rank):
+        self.bm, self.bn, self.rank = bm, bn, rank
+
+    @property
+    def slots_per_block(self):
+        """Pool numbers one block reads: ``(bm + bn) r`` (generators G and H)."""
+        return (self.bm + self.bn) * self.rank
+
+    def slot_split(self):
+        """Slot counts of the two generators, ``(bm r, r bn)``; G is read row-major (bm, r)."""
+        return (self.bm * self.rank, self.rank * self.bn)
+
+    def buffers(self):
+        """Fixed tensors (nodes) the structure needs, as CPU float64 tensors; registered by the layer."""
+        return {}
+
+    def generators(self, g_values, h_values):
+        """Reshape gathered slots (k, k, bm R) and (k, k, R bn) into G (k, k, bm, R), H (k, k, R, bn)."""
+        k1, k2 = g_values.shape[:2]
+        R = g_values.shape[-1] // self.bm
+        return g_values.reshape(k1, k2, self.bm, R), h_values.reshape(k1, k2, R, self.bn)
+
+    def dense(self, G, H, buffers):
+        raise NotImplementedError
+
+    def matvec(self, G, H, buffers, x):
+        raise NotImplementedError
+
+    def ldr_blocks(self, G, H, buffers):
+        """The blocks as an :mod:`ldr` matrix of batch shape (k, k) (built with ``_trusted``)."""
+        raise NotImplementedError(f"{self.name} blocks have no ldr class")
+
+    @staticmethod
+    def _sum_blocks(y):
+        """(..., k, k, bm) products of every block with its input chunk -> (..., k, bm)."""
+        return y.sum(-2)
+
+
+class ToeplitzBlocks(BlockStructure):
+    r"""Plain Toeplitz blocks (the paper's "circulant" HyDRA): ``bm + bn - 1`` numbers each.
+
+    The update is linear in the pool, so the offset :math:`\Delta W(\theta) - \Delta W(\theta^{(0)})`
+    is :math:`\Delta W(\theta - \theta^{(0)})`. ``matvec`` embeds each block in a circulant of
+    length ``L = next_fast_len(bm + bn - 1)``: k real FFTs of the input chunks, k² spectral
+    products summed over q in the frequency domain, k inverse FFTs per vector.
+    """
+
+    name = "toeplitz"
+    bilinear = False
+
+    @property
+    def slots_per_block(self):
+        return self.bm + self.bn - 1
+
+    def slot_split(self):
+        return (self.bm + self.bn - 1, 0)
+
+    def dense(self, t, _unused, buffers):
+        return toeplitz_matrix(t, self.bm, self.bn)
+
+    def matvec(self, t, _unused, buffers, x):
+        L = next_fast_len(self.bm + self.bn - 1, real=True)
+        T = torch.fft.rfft(t, n=L)  # (k, k, F)
+        X = torch.fft.rfft(x, n=L)  # (..., k, F)
+        # A broadcast multiply-and-sum over q: k is small, and a complex einsum/bmm with inner
+        # size k runs ~20x slower on the CPU.
+        Y = (T * X.unsqueeze(-3)).sum(-2)
+        # y_i = sum_j t[i - j + bn - 1] x_j = (t * x)[i + bn - 1]; L >= bm + bn - 1 keeps it alias-free.
+        return torch.fft.irfft(Y, n=L)[..., self.bn - 1 : self.bn - 1 + self.bm]
+
+
+class ToeplitzLikeBlocks(BlockStructure):
+    r"""Toeplitz-like blocks: :math:`(Z_1, Z_{-1})` when square, :math:`(Z_1, Z_0)` when bm ≠ bn.
+
+    Dense build: :func:`shift_toeplitz_like_dense`, :math:`O(R\, b_m b_n)` per block.
+    ``matvec`` uses :meth:`ldr.ToeplitzLike.matvec` (2R + 2 FFTs per block and vector).
+    """
+
+    name = "toeplitz_like"
+
+    @property
+    def pair(self):
+        return default_shift_pair(self.bm, self.bn)
+
+    def ldr_blocks(self, G, H, buffers):
+        e, f = self.pair
+        return ldr.ToeplitzLike._trusted(ldr.Shift(self.bm, e), ldr.Shift(self.bn, f), G, H)
+
+    def dense(self, G, H, buffers):
+        return shift_toeplitz_like_dense(G, H, self.pair[1])
+
+    def matvec(self, G, H, buffers, x):
+        return self._sum_blocks(self.ldr_blocks(G, H, buffers).matvec(x.unsqueeze(-3)))
+
+
+class HankelLikeBlocks(ToeplitzLikeBlocks):
+    r"""Hankel-like blocks, :math:`(Z_1, Z_0^T)` (nonsingular for every block shape).
+
+    Dense build: :math:`W J` is Toeplitz-like for :math:`(Z_1, Z_0)` with generators
+    :math:`(G, HJ)` (:func:`shift_toeplitz_like_dense`), :math:`O(R\, b_m b_n)` per block.
+    """
+
+    name = "hankel_like"
+
+    def ldr_blocks(self, G, H, buffers):
+        return ldr.HankelLike._trusted(ldr.Shift(self.bm, 1.0), ldr.Shift(self.bn, 0.0, transpose=True), G, H)
+
+    def dense(self, G, H, buffers):
+        # W J is Toeplitz-like for (Z_1, Z_0) with generators (G, H J).
+        return shift_toeplitz_like_dense(G, H.flip(-1), 0.0).flip(-1)
+
+
+class VandermondeLikeBlocks(BlockStructure):
+    r"""Vandermonde-like blocks in Krylov form, :math:`\sum_l \mathrm{diag}(\tilde g_l)\, V(v)\, C_0(J h_l)`.
+
+    ``V`` (bm×bn) is built from the fixed Chebyshev nodes; the block satisfies
+    :math:`\mathrm{diag}(v) W - W Z_0 = (\tilde G \odot v^{b_n}) H`. Dense build in
+    :math:`O(R\, b_m b_n)`: :math:`(V C_0(u))_{ij} = v_i^j \sum_{t \le b_n-1-j} u_t v_i^t` (a
+    cumulative sum). ``matvec``: R products
+    :math:`C_0(Jh_l) x` by FFT (length ``fft_length(bn)``), then one GEMM with V per block,
+    :math:`O(R\, b_m b_n)` per block and vector (superfast evaluation is unstable).
+    """
+
+    name = "vandermonde_like"
+
+    def buffers(self):
+        v = chebyshev_nodes(self.bm)
+        return {"nodes": torch.from_numpy(v), "vandermonde": torch.from_numpy(np.vander(v, self.bn, increasing=True))}
+
+    def dense(self, G, H, buffers):
+        # (V C_0(u))[i, j] = sum_{s >= j} v_i^s u[s - j] = v_i^j p_{bn-1-j}(v_i) with the partial
+        # sums p_K(v) = sum_{t <= K} u[t] v^t: one cumulative sum, O(R bm bn) instead of a matmul.
+        V = buffers["vandermonde"]
+        partial = (H.flip(-1).unsqueeze(-2) * V).cumsum(-1)  # (..., R, bm, bn)
+        VC = V * partial.flip(-1)
+        return (G.transpose(-1, -2).unsqueeze(-1) * VC).sum(-3)
+
+    def matvec(self, G, H, buffers, x):
+        V = buffers["vandermonde"]
+        L = fft_length(self.bn)
+        spectrum = torch.fft.rfft(H.flip(-1), n=L)  # (k, k, R, F)
+        X = torch.fft.rfft(x, n=L).unsqueeze(-3).unsqueeze(-2)  # (..., 1, k, 1, F)
+        t = torch.fft.irfft(spectrum * X, n=L)[..., : self.bn]  # C_0(Jh) x: f = 0, no fold
+        z = torch.matmul(t, V.transpose(-1, -2))  # (..., k, k, R, bm)
+        return torch.einsum("pqir,...pqri->...pi", G, z)
+
+
+class CauchyLikeBlocks(BlockStructure):
+    r"""Cauchy-like blocks :math:`(GH) \circ C(v, u)` with fixed interlaced nodes ``v = 2i``, ``u = 2j + 1``.
+
+    ``matvec`` uses :meth:`ldr.CauchyLike.matvec`, :math:`O(R\, b_m b_n)` per block and vector.
+    """
+
+    name = "cauchy_like"
+
+    def buffers(self):
+        v = 2.0 * np.arange(self.bm)
+        u = 2.0 * np.arange(self.bn) + 1.0
+        return {"row_nodes": torch.from_numpy(v), "column_nodes": torch.from_numpy(u),
+                "cauchy": torch.from_numpy(1.0 / (v[:, None] - u[None, :]))}
+
+    def ldr_blocks(self, G, H, buffers):
+        return ldr.CauchyLike._trusted(
+            ldr.Diagonal(buffers["row_nodes"]), ldr.Diagonal(buffers["column_nodes"]), G, H
+        )
+
+    def dense(self, G, H, buffers):
+        return (G @ H) * buffers["cauchy"]
+
+    def matvec(self, G, H, buffers, x):
+        return self._sum_blocks(self.ldr_blocks(G, H, buffers).matvec(x.unsqueeze(-3)))
+
+
+class LowRankBlocks(BlockStructure):
+    r"""Low-rank blocks ``G H`` (k = 1: the paper's HyDRA(LoRA)); ``matvec`` is ``G (H x)``,
+    :math:`O(k R (m + n))` per vector."""
+
+    name = "low_rank"
+
+    def ldr_blocks(self, G, H, buffers):
+        return ldr.LowRank._trusted(ldr.Identity(self.bm), ldr.Zero(self.bn), G, H)
+
+    def dense(self, G, H, buffers):
+        return G @ H
+
+    def matvec(self, G, H, buffers, x):
+        z = torch.einsum("pqrn,...qn->...pqr", H, x)
+        return torch.einsum("pqmr,...pqr->...pm", G, z)
+
+
+_STRUCTURES = {
+    cls.name: cls
+    for cls in (ToeplitzBlocks, ToeplitzLikeBlocks, HankelLikeBlocks, VandermondeLikeBlocks, CauchyLikeBlocks, LowRankBlocks)
+}
+
+
+def block_structure(name, bm, bn, rank):
+    """The :class:`BlockStructure` for a :class:`~hydra.HydraConfig` structure name.
+
+    Examples
+    --------
+    >>> block_structure("toeplitz", 192, 192, 1).slots_per_block
+    383
+    >>> block_structure("toeplitz_like", 192, 192, 1).slots_per_block
+    384
+    """
+    if name not in _STRUCTURES:
+        raise ValueError(f"`structure` must be one of {', '.join(map(repr, _STRUCTURES))}; got {name!r}")
+    return _STRUCTURES[name](bm, bn, rank)
+

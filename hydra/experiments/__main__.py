@@ -1,0 +1,53 @@
+"""``python -m hydra.experiments``: the HyDRA demo (accuracy vs parameters, accuracy vs fixed ratio).
+
+Examples::
+
+    python -m hydra.experiments                          # --preset quick, results/quick/
+    python -m hydra.experiments --preset quick --out results/demo
+    python -m hydra.experiments --preset tiny --out /tmp/tiny   # seconds: a random tiny BERT
+    python -m hydra.experiments --preset paper --model /models/vit-base-patch16-224 \\
+        --data /data/cifar-100-python --out results/paper      # the paper's setting, on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+
+from .run import PRESETS, run_experiments
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hydra.experiments", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                        help="quick: ~15 min on 2 CPU cores (default); tiny: seconds; paper: ViT-B/16 on CIFAR-100 (GPU)")
+    parser.add_argument("--out", default=None, help="output directory (default results/<preset>)")
+    parser.add_argument("--model", default=None, help="backbone: 'minilm', a local model directory or a hub id")
+    parser.add_argument("--dataset", default=None, help="data set: a packaged name, a local CSV/JSONL file or a hub id")
+    parser.add_argument("--data", default=None, help="--preset paper: the extracted cifar-100-python directory")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds, e.g. --seeds 0 1")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = parser.parse_args(argv)
+
+    settings = copy.deepcopy(PRESETS[args.preset])
+    settings["name"] = args.preset
+    for key, value in (("model", args.model), ("dataset", args.dataset), ("data_path", args.data),
+                       ("steps", args.steps), ("seeds", args.seeds)):
+        if value is not None:
+            settings[key] = value
+    if args.steps is not None:
+        settings["sweep_steps"] = max(1, args.steps // 2)
+    out = args.out or f"results/{args.preset}"
+    try:
+        run_experiments(settings, out, progress=not args.no_progress)
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

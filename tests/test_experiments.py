@@ -1,0 +1,143 @@
+"""The demo harness (``python -m hydra.experiments``) end to end on a tiny configuration.
+
+A 2-layer BERT (hidden 32, random init, built here: nothing is downloaded) and a synthetic
+two-class data set; a few steps per run. Checks that every method of the grid runs and that
+results.jsonl / results.md / the two PNGs are well formed. The real quick preset is not run here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+import hydra  # noqa: E402
+from hydra.experiments import run  # noqa: E402
+from hydra.experiments.__main__ import main  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + run._SYNTH_WORDS
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(path), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32)
+    return BertModel(config).eval(), tokenizer
+
+
+def tiny_settings():
+    s = copy.deepcopy(run.PRESETS["tiny"])
+    # One candidate per family except the head and plain LDR, whose choice the test checks.
+    s.update(name="tiny", steps=2, sweep_steps=1, head_lrs=[1e-2, 3e-2],
+             family_lrs={"lora": [1e-2], "ldr": [1e-2, 3e-2], "hydra": [1e-2], "hydra_vandermonde": [1e-2]})
+    return s
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_backbone, tmp_path_factory):
+    settings = tiny_settings()
+    out = tmp_path_factory.mktemp("demo")
+    lines = []
+    data = run.synthetic_dataset(settings["n_train"], settings["n_val"], settings["n_test"], seed=0)
+    records = run.run_experiments(settings, out, backbone=tiny_backbone, dataset=data, progress=False, log=lines.append)
+    return settings, out, records, lines
+
+
+def test_every_method_runs_and_is_recorded(tiny_run):
+    settings, out, records, _ = tiny_run
+    expected = [m.name for m in run.method_grid(settings)]
+    assert [r["run"] for r in records] == expected
+    # every method family and every HyDRA structure at every pool size is present
+    assert {"head", "lora", "ldr", "hydra_toeplitz", "hydra_hankel_like", "hydra_vandermonde_like"} <= {r["method"] for r in records}
+    for s in settings["hydra_structures"]:
+        for p in settings["pool_sizes"]:
+            assert f"hydra_{s}_P{p}" in expected
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == json.loads(json.dumps(records))
+    keys = {"run", "method", "config", "params_trainable", "params_adapter", "val_acc", "test_acc", "test_n",
+            "wall_s", "torch", "lr", "head_lr"}
+    for r in records:
+        assert keys <= set(r), r["run"]
+        assert 0.0 <= r["val_acc"] <= 1.0 and 0.0 <= r["test_acc"] <= 1.0
+        assert r["test_n"] == settings["n_test"] and r["val_n"] == settings["n_val"]
+        assert r["torch"] == torch.__version__ and r["wall_s"] > 0
+
+
+def test_parameter_counts(tiny_run):
+    _, _, records, _ = tiny_run
+    by = {r["run"]: r for r in records}
+    head = 32 * 2 + 2  # linear head on 32 features, 2 classes
+    n_matrices = 2 * 2  # query and value of 2 layers, each 32x32
+    assert by["head"]["params_adapter"] == 0 and by["head"]["params_trainable"] == head
+    for r in (1, 2, 4):
+        assert by[f"lora_r{r}"]["params_adapter"] == n_matrices * r * (32 + 32)
+    assert by["ldr_circulant"]["params_adapter"] == n_matrices * 32
+    assert by["ldr_toeplitz_like"]["params_adapter"] == n_matrices * (32 + 32)
+    assert by["hydra_toeplitz_P64"]["params_adapter"] == n_matrices * 64
+    # fixed ratio 0.9 of P = 64: floor(57.6) = 57 fixed, 7 trainable per matrix
+    fr = by["hydra_toeplitz_P64_fr0.9"]
+    assert (fr["params_adapter"], fr["params_fixed"]) == (n_matrices * 7, n_matrices * 57)
+    for r in records:
+        assert r["params_trainable"] == r["params_adapter"] + head
+
+
+def test_learning_rates_come_from_the_validation_sweep(tiny_run):
+    settings, out, records, lines = tiny_run
+    sweep = [json.loads(line) for line in (out / "lr_sweep.jsonl").read_text().splitlines()]
+    assert {s["family"] for s in sweep} == {"head", "lora", "ldr", "hydra", "hydra_vandermonde"}
+    assert all("test_acc" not in s for s in sweep)  # the test split is never used to choose
+    for family in ("head", "ldr"):
+        scores = {s["lr"]: s["val_acc"] for s in sweep if s["family"] == family}
+        best = max(scores, key=lambda lr: (scores[lr], -lr))
+        if family == "head":
+            used = {r["head_lr"] for r in records}  # the head's rate serves every method
+        else:
+            used = {r["lr"] for r in records if r["family"] == family}
+        assert used == {best}, family
+    assert any(line.startswith("chosen learning rates") for line in lines)
+
+
+def test_markdown_table_and_plots(tiny_run):
+    settings, out, records, lines = tiny_run
+    md = (out / "results.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| run")]
+    assert [row.split("|")[1].strip() for row in rows] == [r["run"] for r in records]
+    assert "test n" in md and "torch " + torch.__version__ in md
+    for name in ("accuracy_vs_params.png", "accuracy_vs_fixed_ratio.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 10_000, name
+    assert any(line.startswith("| run") for line in lines)  # summary table printed at the end
+
+
+def test_runs_leave_the_backbone_untouched(tiny_backbone, tiny_run):
+    model, _ = tiny_backbone
+    assert not hydra.adapter_layers(model)
+
+
+def test_method_grid_quick_preset():
+    grid = run.method_grid(run.PRESETS["quick"])
+    names = [m.name for m in grid]
+    assert names[:6] == ["head", "lora_r1", "lora_r2", "lora_r4", "ldr_circulant", "ldr_toeplitz_like"]
+    assert names[-2:] == ["hydra_toeplitz_P768_fr0.5", "hydra_toeplitz_P768_fr0.9"]
+    assert all(m.config.k == 4 for m in grid if isinstance(m.config, hydra.HydraConfig))
+    assert all(m.config.target_modules == ["query", "value"] for m in grid if m.config is not None)
+
+
+def test_paper_preset_names_what_is_missing(tmp_path, capsys):
+    rc = main(["--preset", "paper", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "cifar-100-python" in err and "google/vit-base-patch16-224" in err and "pip install transformers" in err
