@@ -22,9 +22,9 @@ venv: $(STAMP)
 # The test command runs the unit/property tests, every docstring example (doctest), and the
 # documentation build with warnings as errors plus its doctests.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
-	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ldr hydra
 	$(MAKE) docs
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ldr hydra
+	$(PY) -m pytest -q -p no:cacheprovider tests
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
