@@ -34,10 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
@@ -64,65 +61,12 @@ def _parser():
                    help="BLAS/OpenMP threads (default 1: on a shared 2-core machine a second thread waits "
                         "for a busy core and GEMMs jump to ~16 ms); also scipy.fft workers unless --fft-workers")
     p.add_argument("--fft-workers", type=int, help="scipy.fft workers for every FFT method (default --threads)")
-    p.add_argument("--clock", choices=("cpu", "wall"),
+    p.add_argument("--clock", choices=tuple(_env.CLOCKS),
                    help="cpu: process CPU time (default with one thread: other jobs on a shared machine "
                         "disturb it far less); wall: elapsed time (default with several threads)")
     p.add_argument("--out", type=Path, default=_env.RESULTS_DIR, help="results folder")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return p
-
-
-# -- timing -----------------------------------------------------------------------------------------
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-_clock = time.process_time
-
-
-def _calibrate(fn, target_s):
-    """Calls per timed block so that a block lasts about ``target_s`` (at least one call)."""
-    fn()  # warm-up: plans, caches, first-touch of workspaces
-    fn()
-    start = _clock()
-    fn()
-    once = max(_clock() - start, 1e-7)
-    return max(1, min(10_000, math.ceil(target_s / once)))
-
-
-def _block(fn, calls):
-    start = _clock()
-    for _ in range(calls):
-        fn()
-    return (_clock() - start) / calls
-
-
-def _summary(values):
-    import numpy as np
-
-    values = np.asarray(values, dtype=float)
-    return {
-        "median": float(np.median(values)),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "all": [float(v) for v in values],
-    }
-
-
-def _measure(methods, repeats, target_s):
-    """Time every method in each repeat (order rotated); return per-method time lists."""
-    names = list(methods)
-    calls = {name: _calibrate(methods[name], target_s) for name in names}
-    times = {name: [] for name in names}
-    for rep in range(repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(_block(methods[name], calls[name]))
-    return times, calls
-
-
-def _ratios(times, pairs):
-    out = {}
-    for num, den in pairs:
-        out[f"{num}/{den}"] = _summary([a / b for a, b in zip(times[num], times[den])])
-    return out
 
 
 # -- cases ------------------------------------------------------------------------------------------
@@ -194,7 +138,7 @@ def _relative_error(np, fast, dense):
     return float(np.linalg.norm(fast - dense) / scale) if scale else float(np.linalg.norm(fast))
 
 
-def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed):
+def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed, clock):
     import numpy as np
     import scipy.fft
 
@@ -214,7 +158,7 @@ def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed):
     methods = {"fast": lambda: W @ X, "dense": lambda: D @ X, "bare_fft": bare}
     if e_length != N:  # ldr's e side is shorter than the issue's baseline assumes: time both
         methods["own_fft"] = _bare_fft(np, scipy.fft, n, r, k, np.dtype(dtype), rng, e_length)[0]
-    times, calls = _measure(methods, repeats, target_s)
+    times, calls = _env.measure(methods, repeats, target_s, clock)
     return {
         "kind": "toeplitz_like",
         "dtype": dtype,
@@ -225,8 +169,8 @@ def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed):
         "e_side_fft_length": e_length,
         "ffts_per_product": 2 * r + 2,
         "calls_per_block": calls,
-        "times_s": {name: _summary(v) for name, v in times.items()},
-        "ratios": _ratios(times, [("fast", "bare_fft"), ("fast", "dense")]
+        "times_s": {name: _env.summary(v) for name, v in times.items()},
+        "ratios": _env.ratios(times, [("fast", "bare_fft"), ("fast", "dense")]
                           + ([("fast", "own_fft")] if "own_fft" in times else [])),
         "relative_error_vs_dense": _relative_error(np, W @ X, D @ X),
         "dense_built_by": "displacement recursion in float64 (O(n^2) memory)",
@@ -234,7 +178,7 @@ def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed):
     }
 
 
-def _toeplitz_case(dtype, n, k, repeats, target_s, seed, fft_workers):
+def _toeplitz_case(dtype, n, k, repeats, target_s, seed, fft_workers, clock):
     import numpy as np
     import scipy.fft
     import scipy.linalg
@@ -256,7 +200,7 @@ def _toeplitz_case(dtype, n, k, repeats, target_s, seed, fft_workers):
 
     methods = {"fast": lambda: W @ X, "matmul_toeplitz": peer, "dense": lambda: D @ X, "bare_fft": bare,
                "rank2_generators": lambda: generic @ X}
-    times, calls = _measure(methods, repeats, target_s)
+    times, calls = _env.measure(methods, repeats, target_s, clock)
     reference = D @ X
     return {
         "kind": "toeplitz",
@@ -269,8 +213,8 @@ def _toeplitz_case(dtype, n, k, repeats, target_s, seed, fft_workers):
         "ffts_per_product": 2,
         "rank2_generators_ffts_per_product": 2 * W.rank + 2,
         "calls_per_block": calls,
-        "times_s": {name: _summary(v) for name, v in times.items()},
-        "ratios": _ratios(
+        "times_s": {name: _env.summary(v) for name, v in times.items()},
+        "ratios": _env.ratios(
             times, [("fast", "matmul_toeplitz"), ("fast", "bare_fft"), ("fast", "dense"),
                     ("rank2_generators", "matmul_toeplitz"), ("fast", "rank2_generators")]
         ),
@@ -303,12 +247,30 @@ def _targets(cases):
 
 
 # -- output -----------------------------------------------------------------------------------------
-def _fmt_ratio(summary):
-    return f"{summary['median']:.2f} ({summary['min']:.2f}–{summary['max']:.2f})"
+def _table(result, kind, header, cells):
+    """Markdown table of the cases of one kind: ``header`` names the columns, ``cells(case)`` fills a row."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for case in result["cases"]:
+        if case["kind"] == kind:
+            lines.append("| " + " | ".join(cells(case)) + " |")
+    return lines
 
 
-def _ms(summary):
-    return f"{summary['median'] * 1e3:.3g}"
+def _toeplitz_like_cells(case):
+    t, q = case["times_s"], case["ratios"]
+    own = "fast/own_fft" in q
+    return [case["dtype"], str(case["n"]), str(case["r"]), _env.fmt_ms(t["fast"]), _env.fmt_ms(t["dense"]),
+            _env.fmt_ms(t["bare_fft"]), _env.fmt_ms(t["own_fft"]) if own else "=",
+            _env.fmt_ratio(q["fast/bare_fft"]), _env.fmt_ratio(q["fast/own_fft"]) if own else "=",
+            _env.fmt_ratio(q["fast/dense"]), f"{case['relative_error_vs_dense']:.1e}"]
+
+
+def _toeplitz_cells(case):
+    t, q = case["times_s"], case["ratios"]
+    times = [_env.fmt_ms(t[name]) for name in ("fast", "matmul_toeplitz", "dense", "bare_fft", "rank2_generators")]
+    quotients = [_env.fmt_ratio(q[name]) for name in ("fast/matmul_toeplitz", "fast/bare_fft", "fast/dense",
+                                                      "rank2_generators/matmul_toeplitz")]
+    return [case["dtype"], str(case["n"]), *times, *quotients]
 
 
 def _markdown(result):
@@ -321,24 +283,11 @@ def _markdown(result):
         f"{p['num_threads']} thread(s))" for p in pools
     ) or "threadpoolctl not installed"
     trap = {k: found.get(k) for k in _env.OPENBLAS_TRAP}
-    lines = [
-        "# Toeplitz-like `W @ X`, NumPy/SciPy backend",
-        "",
-        "Command:",
-        "",
-        "```",
-        result["command"],
-        "```",
-        "",
-        f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
-        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
-        f"{' (uncommitted changes)' if env['git']['uncommitted_changes'] else ''}",
+    lines = _env.markdown_header("Toeplitz-like `W @ X`, NumPy/SciPy backend", result) + [
         f"- Versions: numpy {env['versions']['numpy']}, scipy {env['versions']['scipy']}, "
         f"python {env['versions']['python']}; BLAS: {blas}",
         f"- Threads: OMP/OPENBLAS/MKL_NUM_THREADS = {used.get('OPENBLAS_NUM_THREADS')}; "
         f"scipy.fft workers = {settings['fft_workers']} (for ldr, the bare FFTs and matmul_toeplitz)",
-        "- malloc: " + " ".join(f"{k}={used.get(k)}" for k in _env.MALLOC_SETTINGS)
-        + " (set in the benchmark process; see shared BENCHMARKING.md)",
         f"- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as found: {trap}; unset in the benchmark process",
         f"- Clock: {'process CPU time' if settings['clock'] == 'cpu' else 'wall-clock time'}. "
         f"Batch k = {settings['batch']}, {settings['repeats']} repeats; each time is one block of "
@@ -353,22 +302,9 @@ def _markdown(result):
         "(the issue's baseline); `own FFT` = the transforms `fast` actually performs, alone (its "
         "ratio is the overhead around them). Times in ms (median).",
         "",
-        "| dtype | n | r | fast | dense | bare FFT | own FFT | fast / bare FFT | fast / own FFT | "
-        "fast / dense | rel. err |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for c in result["cases"]:
-        if c["kind"] != "toeplitz_like":
-            continue
-        t, q = c["times_s"], c["ratios"]
-        own = "fast/own_fft" in q
-        lines.append(
-            f"| {c['dtype']} | {c['n']} | {c['r']} | {_ms(t['fast'])} | {_ms(t['dense'])} | "
-            f"{_ms(t['bare_fft'])} | {_ms(t['own_fft']) if own else '='} | {_fmt_ratio(q['fast/bare_fft'])} | "
-            f"{_fmt_ratio(q['fast/own_fft']) if own else '='} | {_fmt_ratio(q['fast/dense'])} | "
-            f"{c['relative_error_vs_dense']:.1e} |"
-        )
-    lines += [
+        *_table(result, "toeplitz_like",
+                ["dtype", "n", "r", "fast", "dense", "bare FFT", "own FFT", "fast / bare FFT", "fast / own FFT",
+                 "fast / dense", "rel. err"], _toeplitz_like_cells),
         "",
         "## Plain Toeplitz: `ldr.toeplitz(c, r) @ X` vs `scipy.linalg.matmul_toeplitz`",
         "",
@@ -378,107 +314,41 @@ def _markdown(result):
         "matrix as `ldr.toeplitz_like(W.G, W.H)`, i.e. from its displacement generators alone "
         "(2r+2 = 6 FFTs), the path a plain Toeplitz took before it kept its entries.",
         "",
-        "| dtype | n | ldr | matmul_toeplitz | dense | bare FFT (2) | rank-2 gen. | ldr / matmul_toeplitz | "
-        "ldr / bare FFT | ldr / dense | rank-2 gen. / matmul_toeplitz |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *_table(result, "toeplitz",
+                ["dtype", "n", "ldr", "matmul_toeplitz", "dense", "bare FFT (2)", "rank-2 gen.",
+                 "ldr / matmul_toeplitz", "ldr / bare FFT", "ldr / dense", "rank-2 gen. / matmul_toeplitz"],
+                _toeplitz_cells),
     ]
-    for c in result["cases"]:
-        if c["kind"] != "toeplitz":
-            continue
-        t, q = c["times_s"], c["ratios"]
-        lines.append(
-            f"| {c['dtype']} | {c['n']} | {_ms(t['fast'])} | {_ms(t['matmul_toeplitz'])} | {_ms(t['dense'])} | "
-            f"{_ms(t['bare_fft'])} | {_ms(t['rank2_generators'])} | {_fmt_ratio(q['fast/matmul_toeplitz'])} | "
-            f"{_fmt_ratio(q['fast/bare_fft'])} | {_fmt_ratio(q['fast/dense'])} | "
-            f"{_fmt_ratio(q['rank2_generators/matmul_toeplitz'])} |"
-        )
-    lines += ["", "## Targets (core issue), on the median ratio", "",
-              "| target | case | median ratio | met |", "|---|---|---:|---|"]
-    for row in result["targets"]:
-        lines.append(f"| {row['target']} | {row['case']} | {row['median_ratio']:.2f} | "
-                     f"{'yes' if row['met'] else '**no**'} |")
-    met = sum(row["met"] for row in result["targets"])
-    lines += ["", f"{met} of {len(result['targets'])} target checks met.", ""]
-    if result.get("plot"):
-        lines += [f"![time vs n]({Path(result['plot']).name})", ""]
+    lines += _env.targets_markdown(result["targets"], "Targets (core issue), on the median ratio")
     return "\n".join(lines)
 
 
+_STYLES = {
+    "fast": ("ldr fast (W @ X)", "C0", "o-"),
+    "dense": ("dense GEMM", "C3", "s-"),
+    "bare_fft": ("bare FFTs (2r+2 at 2n; plain Toeplitz: 2)", "C2", "^--"),
+    "own_fft": ("ldr's own FFTs alone", "C2", "x:"),
+    "matmul_toeplitz": ("scipy matmul_toeplitz", "C1", "d-"),
+    "rank2_generators": ("ldr from rank-2 generators", "C4", "v:"),
+}
+
+
 def _plot(result, path):
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    cases = result["cases"]
+    """Log-log time vs n: one panel per dtype (rows) and rank / plain Toeplitz (columns)."""
+    cases, settings, env = result["cases"], result["settings"], result["environment"]
     ranks = sorted({c["r"] for c in cases if c["kind"] == "toeplitz_like"})
     dtypes = [d for d in DTYPES if any(c["dtype"] == d for c in cases)]
-    columns = [("toeplitz_like", r) for r in ranks] + [("toeplitz", None)]
-    fig, axes = plt.subplots(len(dtypes), len(columns), figsize=(3.6 * len(columns), 3.3 * len(dtypes)),
-                             squeeze=False, sharex=True)
-    styles = {
-        "fast": ("ldr fast (W @ X)", "C0", "o-"),
-        "dense": ("dense GEMM", "C3", "s-"),
-        "bare_fft": ("bare FFTs (2r+2 at 2n; plain Toeplitz: 2)", "C2", "^--"),
-        "own_fft": ("ldr's own FFTs alone", "C2", "x:"),
-        "matmul_toeplitz": ("scipy matmul_toeplitz", "C1", "d-"),
-        "rank2_generators": ("ldr from rank-2 generators", "C4", "v:"),
-    }
-    for i, dtype in enumerate(dtypes):
-        for j, (kind, r) in enumerate(columns):
-            ax = axes[i][j]
-            chosen = sorted(
-                (c for c in cases if c["kind"] == kind and c["dtype"] == dtype and (r is None or c["r"] == r)),
-                key=lambda c: c["n"],
-            )
-            if not chosen:
-                ax.set_visible(False)
-                continue
-            ns = np.array([c["n"] for c in chosen], dtype=float)
-            for name, (label, color, style) in styles.items():
-                if name not in chosen[0]["times_s"]:
-                    continue
-                med = np.array([c["times_s"][name]["median"] for c in chosen]) * 1e3
-                lo = np.array([c["times_s"][name]["min"] for c in chosen]) * 1e3
-                hi = np.array([c["times_s"][name]["max"] for c in chosen]) * 1e3
-                ax.plot(ns, med, style, color=color, label=label, ms=4)
-                ax.fill_between(ns, lo, hi, color=color, alpha=0.15, lw=0)
-            # Guides through the first dense / fast points: n^2 (GEMM) and n log n (FFT) growth.
-            dense0 = chosen[0]["times_s"]["dense"]["median"] * 1e3
-            fast0 = chosen[0]["times_s"]["fast"]["median"] * 1e3
-            ax.plot(ns, dense0 * (ns / ns[0]) ** 2, ":", color="grey", lw=1, label="∝ n²")
-            ax.plot(ns, fast0 * (ns * np.log2(ns)) / (ns[0] * np.log2(ns[0])), "-.", color="grey", lw=1,
-                    label="∝ n log n")
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            title = f"Toeplitz-like r = {r}" if kind == "toeplitz_like" else "plain Toeplitz"
-            ax.set_title(f"{title}, {dtype}", fontsize=9)
-            ax.grid(True, which="both", alpha=0.3)
-            if i == len(dtypes) - 1:
-                ax.set_xlabel("n")
-            if j == 0:
-                clock = "CPU" if result["settings"]["clock"] == "cpu" else "wall"
-                ax.set_ylabel(f"{clock} ms per W @ X (batch {result['settings']['batch']})")
-    handles = {}
-    for ax in axes.flat:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8,
-               frameon=False)
-    env = result["environment"]
-    fig.suptitle(
-        f"ldr NumPy/SciPy backend: time vs n (median, band = range over {result['settings']['repeats']} repeats); "
-        f"{env['machine']['cpu_model']}, {result['settings']['threads']} thread(s), "
-        f"{'CPU' if result['settings']['clock'] == 'cpu' else 'wall'} time",
-        fontsize=9,
+    columns = [(f"Toeplitz-like r = {r}", "toeplitz_like", r) for r in ranks] + [("plain Toeplitz", "toeplitz", None)]
+    grid = [[(f"{name}, {dtype}", [c for c in cases if c["kind"] == kind and c["dtype"] == dtype
+                                   and (r is None or c["r"] == r)]) for name, kind, r in columns]
+            for dtype in dtypes]
+    clock = "CPU" if settings["clock"] == "cpu" else "wall"
+    _env.plot_time_grid(
+        path, grid, _STYLES, n2_through="dense", nlogn_through="fast", xlabel="n (W is n×n)",
+        ylabel=f"{clock} time per W @ X (ms), batch {settings['batch']}",
+        title=f"ldr NumPy/SciPy backend: time vs n (median; band: range over {settings['repeats']} repeats)\n"
+              f"{env['machine']['cpu_model']}, {settings['threads']} thread(s), {clock} time",
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # -- entry points -----------------------------------------------------------------------------------
@@ -508,6 +378,9 @@ def run(quick=False, batch=64, sizes=None, ranks=None, repeats=None, threads=1, 
     Returns
     -------
     dict
+        ``settings``, ``environment`` (:func:`benchmarks._env.environment`), ``cases`` (one per
+        dtype, n and r, plus a plain Toeplitz case per dtype and n: ``times_s`` per method and
+        ``ratios``, each a median/min/max summary over the repeats) and ``targets``.
     """
     import contextlib
 
@@ -517,10 +390,9 @@ def run(quick=False, batch=64, sizes=None, ranks=None, repeats=None, threads=1, 
     sizes = tuple(sizes or preset["sizes"])
     ranks = tuple(ranks or preset["ranks"])
     repeats = repeats or preset["repeats"]
-    global _clock
     fft_workers = fft_workers or threads or 1
     clock = clock or ("cpu" if (threads or 1) == 1 and fft_workers == 1 else "wall")
-    _clock = CLOCKS[clock]
+    tick = _env.CLOCKS[clock]
     limiter = contextlib.nullcontext()
     if threads:
         try:
@@ -536,16 +408,16 @@ def run(quick=False, batch=64, sizes=None, ranks=None, repeats=None, threads=1, 
             for n in sizes:
                 for r in ranks:
                     seed += 1
-                    case = _toeplitz_like_case(dtype, n, r, batch, repeats, preset["target_s"], seed)
+                    case = _toeplitz_like_case(dtype, n, r, batch, repeats, preset["target_s"], seed, tick)
                     cases.append(case)
                     q = case["ratios"]
                     progress(f"  toeplitz_like {dtype:7s} n={n:5d} r={r:2d}: fast/bare_fft "
-                             f"{_fmt_ratio(q['fast/bare_fft'])}, fast/dense {_fmt_ratio(q['fast/dense'])}")
+                             f"{_env.fmt_ratio(q['fast/bare_fft'])}, fast/dense {_env.fmt_ratio(q['fast/dense'])}")
                 seed += 1
-                case = _toeplitz_case(dtype, n, batch, repeats, preset["target_s"], seed, fft_workers)
+                case = _toeplitz_case(dtype, n, batch, repeats, preset["target_s"], seed, fft_workers, tick)
                 cases.append(case)
                 progress(f"  toeplitz      {dtype:7s} n={n:5d} r= 2: fast/matmul_toeplitz "
-                         f"{_fmt_ratio(case['ratios']['fast/matmul_toeplitz'])}")
+                         f"{_env.fmt_ratio(case['ratios']['fast/matmul_toeplitz'])}")
         environment = _env.environment()
     return {
         "benchmark": "core_toeplitz_like",
@@ -558,41 +430,10 @@ def run(quick=False, batch=64, sizes=None, ranks=None, repeats=None, threads=1, 
     }
 
 
-def main(argv=None):
-    """Command-line entry point; writes the JSON, markdown and PNG results. Returns 0.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``), e.g. ``["--quick"]``.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    started = time.perf_counter()
-    print(f"bench_core: Toeplitz-like W @ X ({'quick' if args.quick else 'full'}), "
-          f"{args.threads} thread(s)", flush=True)
-    result = run(quick=args.quick, batch=args.batch, sizes=args.sizes, ranks=args.ranks,
-                 repeats=args.repeats, threads=args.threads, fft_workers=args.fft_workers, clock=args.clock,
-                 progress=lambda line: print(line, flush=True))
-    result["command"] = os.environ.get("LDR_BENCH_COMMAND") or shlex.join(
-        ["python", "benchmarks/bench_core.py", *argv]
-    )
-    result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.no_plot:
-        try:
-            _plot(result, out / f"{STEM}.png")
-            result["plot"] = str(out / f"{STEM}.png")
-        except ImportError:
-            print("  matplotlib is not installed: no plot (pip install matplotlib)")
-    _env.write_json(out / f"{STEM}.json", result)
-    (out / f"{STEM}.md").write_text(_markdown(result))
-    met = sum(row["met"] for row in result["targets"])
-    print(f"bench_core: {met} of {len(result['targets'])} target checks met; wrote "
-          f"{out / STEM}.{{json,md{'' if args.no_plot else ',png'}}} in {result['wall_time_s']} s")
-    return 0
-
+main = _env.command_line(
+    _parser, run, script="bench_core.py", stem=STEM, markdown=_markdown, plot=_plot, caption="time vs n",
+    banner=lambda args: f"Toeplitz-like W @ X ({'quick' if args.quick else 'full'}), {args.threads} thread(s)",
+)
 
 if __name__ == "__main__":
     _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)

@@ -31,7 +31,10 @@ switches to N threads and wall time. Run::
     python benchmarks/bench_hydra.py --crossover     # + the path crossover
     python benchmarks/bench_hydra.py --quick         # about a minute
 
-Writes ``benchmarks/results/hydra_train_step.{json,md}`` (``--out`` changes the folder).
+Writes ``benchmarks/results/hydra_train_step.{json,md,png}`` (``--out`` changes the folder;
+``--no-plot`` skips the PNG). The PNG shows each case's step time relative to LoRA (bars, with
+the path ``auto`` picks hatched) and, with ``--crossover``, the two paths' step times and their
+ratio against the block size (log-log).
 """
 
 from __future__ import annotations
@@ -40,10 +43,8 @@ import argparse
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
@@ -62,7 +63,6 @@ FULL = {"batch": 32, "repeats": 7, "target_s": 0.3, "memory": True,
 QUICK = {"batch": 4, "repeats": 3, "target_s": 0.05, "memory": False,
          "crossover_layers": ((768, 4), (1536, 4)), "crossover_tokens": 256, "crossover_repeats": 2}
 TOKENS_PER_IMAGE = 197
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
 def _parser():
@@ -71,11 +71,13 @@ def _parser():
     p.add_argument("--batch", type=int, help="images of 197 tokens (default 32)")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--clock", choices=("cpu", "wall"),
+    p.add_argument("--clock", choices=tuple(_env.CLOCKS),
                    help="cpu: process CPU time (default with one thread); wall: elapsed (default otherwise)")
     p.add_argument("--crossover", action="store_true", help="also time dense vs fft on larger layers")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--no-memory", dest="memory", action="store_false", default=None,
+                   help="skip the peak-memory subprocesses (the full preset runs them)")
     p.add_argument("--out", type=Path, default=_env.RESULTS_DIR, help="results folder")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)  # internal: run one case, print its peak
     return p
 
@@ -128,33 +130,6 @@ def _make_case(name, n=768, tokens=6304, seed=0, k=4):
     return step, sum(p.numel() for p in params)
 
 
-def _summary(values):
-    values = sorted(float(v) for v in values)
-    mid = len(values) // 2
-    median = values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
-    return {"median": median, "min": values[0], "max": values[-1], "all": values}
-
-
-def _measure(steps, repeats, target_s, clock):
-    """Per-case time lists; each repeat times every case once (order rotated)."""
-    names = list(steps)
-    calls = {}
-    for name in names:
-        steps[name]()  # warm-up: FFT plans, optimizer state, first touch of workspaces
-        start = clock()
-        steps[name]()
-        calls[name] = max(1, math.ceil(target_s / max(clock() - start, 1e-7)))
-    times = {name: [] for name in names}
-    for rep in range(repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = clock()
-            for _ in range(calls[name]):
-                steps[name]()
-            times[name].append((clock() - start) / calls[name])
-    return times, calls
-
-
 def _memory(name, tokens, threads):
     """Peak RSS increase (MiB) of two steps of ``name`` in a fresh process."""
     command = [sys.executable, str(Path(__file__).resolve()), "--memory-probe", name,
@@ -203,17 +178,15 @@ def _crossover(layers, tokens, repeats, clock, progress):
     for n, k in layers:
         for structure in FFT_STRUCTURES:
             steps = {p: _make_case(f"hydra/{structure}/{p}", n=n, tokens=tokens, k=k)[0] for p in ("dense", "fft")}
-            times, _ = _measure(steps, repeats, 0.0, clock)
-            ratio = _summary([f / d for f, d in zip(times["fft"], times["dense"])])
+            # One step per timed block (target 0) and one warm-up: a step on these layers is long.
+            times, _ = _env.measure(steps, repeats, 0.0, clock, warmup=1)
+            ratio = _env.ratios(times, [("fft", "dense")])["fft/dense"]
             rows.append({"n": n, "k": k, "block": n // k, "structure": structure, "tokens": tokens,
-                         "dense_s": _summary(times["dense"]), "fft_s": _summary(times["fft"]),
+                         "dense_s": _env.summary(times["dense"]), "fft_s": _env.summary(times["fft"]),
                          "fft/dense": ratio})
-            progress(f"  crossover n={n:5d} k={k} (blocks {n // k}) {structure:14s} fft/dense {_fmt(ratio)}")
+            progress(f"  crossover n={n:5d} k={k} (blocks {n // k}) {structure:14s} fft/dense "
+                     f"{_env.fmt_ratio(ratio)}")
     return rows
-
-
-def _fmt(summary, digits=2):
-    return f"{summary['median']:.{digits}f} ({summary['min']:.{digits}f}–{summary['max']:.{digits}f})"
 
 
 # -- entry points -----------------------------------------------------------------------------------
@@ -249,7 +222,7 @@ def run(quick=False, batch=None, repeats=None, threads=1, clock=None, crossover=
     repeats = repeats or preset["repeats"]
     memory = preset["memory"] if memory is None else memory
     clock = clock or ("cpu" if threads == 1 else "wall")
-    tick = CLOCKS[clock]
+    tick = _env.CLOCKS[clock]
     torch.set_num_threads(threads)
     tokens = batch * TOKENS_PER_IMAGE
     names = _case_names()
@@ -257,7 +230,7 @@ def run(quick=False, batch=None, repeats=None, threads=1, clock=None, crossover=
     for name in names:
         steps[name], trainable[name] = _make_case(name, tokens=tokens)
     progress(f"  {len(names)} cases, {tokens} tokens, {repeats} repeats, {threads} thread(s), {clock} clock")
-    times, calls = _measure(steps, repeats, preset["target_s"], tick)
+    times, calls = _env.measure(steps, repeats, preset["target_s"], tick, warmup=1)
     del steps
     cases = []
     for name in names:
@@ -265,14 +238,14 @@ def run(quick=False, batch=None, repeats=None, threads=1, clock=None, crossover=
             "case": name,
             "trainable": trainable[name],
             "calls_per_block": calls[name],
-            "step_s": _summary(times[name]),
-            "ratio_vs_lora": _summary([a / b for a, b in zip(times[name], times["lora"])]),
-            "ratio_vs_frozen": _summary([a / b for a, b in zip(times[name], times["frozen"])]),
+            "step_s": _env.summary(times[name]),
+            "ratio_vs_lora": _env.summary([a / b for a, b in zip(times[name], times["lora"])]),
+            "ratio_vs_frozen": _env.summary([a / b for a, b in zip(times[name], times["frozen"])]),
         }
         if memory:
             row["memory"] = _memory(name, tokens, threads)
         cases.append(row)
-        progress(f"  {name:28s} {1e3 * row['step_s']['median']:8.1f} ms   x LoRA {_fmt(row['ratio_vs_lora'])}"
+        progress(f"  {name:28s} {1e3 * row['step_s']['median']:8.1f} ms   x LoRA {_env.fmt_ratio(row['ratio_vs_lora'])}"
                  + (f"   peak +{row['memory'].get('peak_rss_increase_mib', float('nan')):.0f} MiB" if memory else ""))
     result = {
         "benchmark": STEM,
@@ -312,25 +285,12 @@ def _fft_threshold(rows):
 def _markdown(result):
     s, env = result["settings"], result["environment"]
     used = env["settings"]["environment_used"]
-    malloc = " ".join(f"{k}={used.get(k)}" for k in _env.MALLOC_SETTINGS)
-    lines = [
-        "# HyDRA train step: one 768×768 layer, float32, CPU",
-        "",
-        "Command:",
-        "",
-        "```",
-        result["command"],
-        "```",
-        "",
-        f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
-        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
-        + (" (uncommitted changes)" if env["git"]["uncommitted_changes"] else ""),
+    ratio = _env.fmt_ratio
+    lines = _env.markdown_header("HyDRA train step: one 768×768 layer, float32, CPU", result) + [
         f"- Versions: torch {env['versions'].get('torch')}, numpy {env['versions']['numpy']}, "
         f"python {env['versions']['python']}",
         f"- Threads: torch {s['threads']} (torch.get_num_threads() = {env['settings'].get('torch_num_threads')}); "
         f"OMP_NUM_THREADS={used.get('OMP_NUM_THREADS')}",
-        f"- malloc: {malloc}"
-        + (" (set by the benchmark's restart)" if env["settings"]["restarted_with_benchmark_settings"] else ""),
         f"- Clock: {'process CPU time' if s['clock'] == 'cpu' else 'wall time'}; {s['repeats']} repeats, "
         f"cases' order rotated; each time is a block of steps lasting ≥ {s['target_s']} s. Ratios are per "
         "repeat, median (min–max).",
@@ -344,14 +304,12 @@ def _markdown(result):
         mem = row.get("memory", {})
         peak = f"{mem['peak_rss_increase_mib']:.0f}" if "peak_rss_increase_mib" in mem else "–"
         lines.append(f"| {row['case']} | {row['trainable']:,} | {1e3 * row['step_s']['median']:.1f} | "
-                     f"{_fmt(row['ratio_vs_frozen'])} | {_fmt(row['ratio_vs_lora'])} | {peak} |")
-    auto = [r for r in result["cases"] if r["case"].startswith("hydra/")
-            and r["case"].endswith("/" + result["auto_path"][r["case"].split("/")[1]])]
-    worst = max(auto, key=lambda r: r["ratio_vs_lora"]["median"])
+                     f"{ratio(row['ratio_vs_frozen'])} | {ratio(row['ratio_vs_lora'])} | {peak} |")
+    worst = max(_auto_cases(result), key=lambda r: r["ratio_vs_lora"]["median"])
     lines += [
         "",
         f"Target: HyDRA step ≤ 1.3 × LoRA. With the path `auto` picks at this size, the worst structure is "
-        f"{worst['case']} at {_fmt(worst['ratio_vs_lora'])} × LoRA "
+        f"{worst['case']} at {ratio(worst['ratio_vs_lora'])} × LoRA "
         f"({'met' if worst['ratio_vs_lora']['median'] <= 1.3 else 'not met'}).",
     ]
     if "crossover" in result:
@@ -365,7 +323,7 @@ def _markdown(result):
         for row in result["crossover"]:
             lines.append(f"| {row['n']} | {row['k']} | {row['block']} | {row['structure']} | {row['tokens']} | "
                          f"{1e3 * row['dense_s']['median']:.0f} | {1e3 * row['fft_s']['median']:.0f} | "
-                         f"{_fmt(row['fft/dense'])} |")
+                         f"{ratio(row['fft/dense'])} |")
         lines += [
             "",
             "Smallest measured block size from which the FFT path wins (None: not in the measured range): "
@@ -375,35 +333,129 @@ def _markdown(result):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    """Command-line entry point; writes the JSON and markdown results. Returns 0.
+def _auto_cases(result):
+    """The HyDRA cases on the path that ``hydra.auto_path`` picks for this layer's blocks."""
+    return [r for r in result["cases"] if r["case"].startswith("hydra/")
+            and r["case"].endswith("/" + result["auto_path"][r["case"].split("/")[1]])]
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``), e.g. ``["--quick"]``.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    if args.memory_probe:
-        _memory_probe(args.memory_probe, (args.batch or FULL["batch"]) * TOKENS_PER_IMAGE, args.threads)
-        return 0
-    started = time.perf_counter()
-    print(f"bench_hydra: train step ({'quick' if args.quick else 'full'})", flush=True)
-    result = run(quick=args.quick, batch=args.batch, repeats=args.repeats, threads=args.threads, clock=args.clock,
-                 crossover=args.crossover, memory=False if args.no_memory else None,
-                 progress=lambda line: print(line, flush=True))
-    result["command"] = os.environ.get("LDR_BENCH_COMMAND") or shlex.join(
-        ["python", "benchmarks/bench_hydra.py", *argv]
+
+_PATH_COLORS = {"dense": "C0", "fft": "C2"}
+
+
+def _plot_step_bars(ax, result):
+    """Bars: each case's step time ÷ LoRA's (median, min-max whiskers); the path ``auto`` picks hatched."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    cases = {row["case"]: row for row in result["cases"]}
+    auto = {row["case"] for row in _auto_cases(result)}
+    structures = [s for s in STRUCTURES if f"hydra/{s}/dense" in cases]
+    bars = [(0.0, "frozen", "0.6", None), (1.0, "lora", "C1", None)]
+    for i, structure in enumerate(structures):
+        for offset, path in ((-0.2, "dense"), (0.2, "fft")):
+            bars.append((2.2 + i + offset, f"hydra/{structure}/{path}", _PATH_COLORS[path], path))
+    for x, name, color, path in bars:
+        q = cases[name]["ratio_vs_lora"]
+        ax.bar(x, q["median"], width=0.4 if path else 0.6, color=color, edgecolor="k", linewidth=0.5,
+               hatch="///" if name in auto else None,
+               yerr=[[q["median"] - q["min"]], [q["max"] - q["median"]]], capsize=2, error_kw={"lw": 0.8})
+        ax.annotate(f"{q['median']:.2f}", (x, q["max"]), xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7,
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+    ax.axhline(1.0, color="C1", lw=1)
+    ax.axhline(1.3, color="k", lw=1, ls="--")
+    ax.set_xticks([0.0, 1.0] + [2.2 + i for i in range(len(structures))])
+    ax.set_xticklabels(["frozen", "LoRA r=4"] + [s.replace("_", "-") for s in structures], fontsize=8)
+    ax.set_ylim(0, 1.12 * max(row["ratio_vs_lora"]["max"] for row in result["cases"]))
+    ax.set_ylabel("train step time ÷ LoRA's")
+    ax.grid(True, axis="y", alpha=0.3)
+    lora_ms = 1e3 * cases["lora"]["step_s"]["median"]
+    s = result["settings"]
+    ax.set_title(f"{s['layer']} layer, {s['tokens']} tokens: step (fwd + bwd + AdamW) relative to LoRA "
+                 f"(LoRA: {lora_ms:.1f} ms); median, whiskers: range over {s['repeats']} repeats", fontsize=9)
+    ax.legend(handles=[
+        Patch(facecolor="C0", edgecolor="k", label="HyDRA, dense path (ΔW from generators, one GEMM)"),
+        Patch(facecolor="C2", edgecolor="k", label="HyDRA, fft path (block FFT products)"),
+        Patch(facecolor="white", edgecolor="k", hatch="///", label="the path `auto` picks here"),
+        Line2D([], [], color="k", ls="--", lw=1, label="target: 1.3 × LoRA"),
+    ], fontsize=7, loc="upper left")
+
+
+def _plot_crossover(ax_time, ax_ratio, result, clock):
+    """Log-log step time of both paths, and their ratio, against the block size."""
+    import matplotlib.ticker
+
+    for i, structure in enumerate(FFT_STRUCTURES):
+        rows = sorted((r for r in result["crossover"] if r["structure"] == structure), key=lambda r: r["block"])
+        if not rows:
+            continue
+        color = f"C{i + 3}"
+        cases = [{"block": r["block"], "times_s": {"dense": r["dense_s"], "fft": r["fft_s"]}} for r in rows]
+        _env.plot_time_vs_n(ax_time, cases, {"dense": (f"{structure}: dense path", color, "o-"),
+                                             "fft": (f"{structure}: fft path", color, "s--")}, size="block")
+        blocks = [r["block"] for r in rows]
+        q = [r["fft/dense"] for r in rows]
+        # Unlabelled for the figure legend (the colours are the time panel's); named at its start.
+        ax_ratio.errorbar(blocks, [v["median"] for v in q],
+                          yerr=[[v["median"] - v["min"] for v in q], [v["max"] - v["median"] for v in q]],
+                          fmt="o-", color=color, capsize=2, ms=4)
+        ax_ratio.annotate(structure, (blocks[0], q[0]["median"]), xytext=(8, 5), textcoords="offset points",
+                          ha="left", fontsize=7, color=color)
+    rows = sorted({(r["block"], r["n"], r["k"]) for r in result["crossover"]})
+    for ax in (ax_time, ax_ratio):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([b for b, _, _ in rows])
+        ax.set_xticklabels([f"{b}\n(n={n}, k={k})" for b, n, k in rows], fontsize=7)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("block size b (an n×n layer of k×k blocks)")
+    ax_ratio.axhline(1.0, color="k", lw=1, ls="--")
+    ax_ratio.annotate("fft = dense; below: the FFT path wins", (0.01, 1.0), xycoords=("axes fraction", "data"),
+                      xytext=(0, -10), textcoords="offset points", fontsize=7)
+    ax_ratio.set_yscale("log")
+    ax_ratio.margins(y=0.12)  # room for the structure names above the first points
+    ax_ratio.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))
+    ax_ratio.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_ratio.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_ratio.grid(True, which="both", alpha=0.3)
+    ax_ratio.set_ylabel("fft path ÷ dense path (step time)")
+    tokens = result["crossover"][0]["tokens"]
+    ax_time.set_ylabel(f"{clock} time per train step (ms)")
+    ax_time.set_title(f"Path crossover: step time vs block size ({tokens} tokens)", fontsize=9)
+    ax_ratio.set_title("Path crossover: fft ÷ dense (median, range)", fontsize=9)
+
+
+def _plot(result, path):
+    """Bar chart of step time ÷ LoRA; with the crossover data, two log-log panels under it."""
+    plt = _env.pyplot()
+    s, env = result["settings"], result["environment"]
+    crossover = bool(result.get("crossover"))
+    fig = plt.figure(figsize=(11, 8.6 if crossover else 4.6))
+    grid = fig.add_gridspec(2 if crossover else 1, 2)
+    _plot_step_bars(fig.add_subplot(grid[0, :]), result)
+    clock = "CPU" if s["clock"] == "cpu" else "wall"
+    if crossover:
+        _plot_crossover(fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]), result, clock)
+    _env.finish_figure(
+        fig,
+        f"HyDRA train step, float32 CPU: {env['machine']['cpu_model']}, torch {env['versions'].get('torch')}, "
+        f"{s['threads']} thread(s), {clock} time",
+        path, legend_columns=3,
     )
-    result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _env.write_json(out / f"{STEM}.json", result)
-    (out / f"{STEM}.md").write_text(_markdown(result))
-    print(f"bench_hydra: wrote {out / STEM}.{{json,md}} in {result['wall_time_s']} s")
+
+
+def _probe_only(args):
+    """With ``--memory-probe NAME`` (internal): measure that case's peak memory instead of the benchmark."""
+    if not args.memory_probe:
+        return None
+    _memory_probe(args.memory_probe, (args.batch or FULL["batch"]) * TOKENS_PER_IMAGE, args.threads)
     return 0
 
+
+main = _env.command_line(
+    _parser, run, script="bench_hydra.py", stem=STEM, markdown=_markdown, plot=_plot,
+    caption="HyDRA train step time relative to LoRA", intercept=_probe_only,
+    banner=lambda args: f"train step ({'quick' if args.quick else 'full'})",
+)
 
 if __name__ == "__main__":
     _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)

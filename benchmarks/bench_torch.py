@@ -26,17 +26,15 @@ intra-op threads and wall time. Run::
     python benchmarks/bench_torch.py            # full: 18 cases, about 10-15 minutes on 2 cores
     python benchmarks/bench_torch.py --quick    # about a minute
 
-Writes ``benchmarks/results/torch_toeplitz_like.{json,md}`` (``--out`` changes the folder).
+Writes ``benchmarks/results/torch_toeplitz_like.{json,md,png}`` (``--out`` changes the folder;
+``--no-plot`` skips the PNG). The PNG plots, on log-log axes, the time of every method against n,
+one panel per (batch, rank), with guides of n² and n log n growth.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
@@ -49,8 +47,6 @@ __all__ = ["main", "run"]
 FULL = {"sizes": (256, 1024, 4096), "ranks": (1, 4, 16), "batches": (64, 1024), "repeats": 5, "target_s": 0.15}
 QUICK = {"sizes": (256, 1024), "ranks": (1, 4), "batches": (64,), "repeats": 3, "target_s": 0.04}
 STEM = "torch_toeplitz_like"
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
-_clock = time.process_time
 
 
 def _parser():
@@ -62,52 +58,11 @@ def _parser():
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op (and OMP/MKL) threads; default 1, timed in process CPU time")
-    p.add_argument("--clock", choices=tuple(CLOCKS),
+    p.add_argument("--clock", choices=tuple(_env.CLOCKS),
                    help="cpu (default with one thread) or wall (default with several)")
     p.add_argument("--out", type=Path, default=_env.RESULTS_DIR, help="results folder")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return p
-
-
-# -- timing -----------------------------------------------------------------------------------------
-def _calibrate(fn, target_s):
-    """Calls per timed block so that a block lasts about ``target_s`` (at least one call)."""
-    fn()  # warm-up: FFT plans, caches, first touch of workspaces
-    fn()
-    start = _clock()
-    fn()
-    return max(1, min(10_000, math.ceil(target_s / max(_clock() - start, 1e-7))))
-
-
-def _block(fn, calls):
-    start = _clock()
-    for _ in range(calls):
-        fn()
-    return (_clock() - start) / calls
-
-
-def _summary(values):
-    values = sorted(float(v) for v in values)
-    middle = len(values) // 2
-    median = values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
-    return {"median": median, "min": values[0], "max": values[-1], "all": values}
-
-
-def _measure(methods, repeats, target_s):
-    names = list(methods)
-    calls = {name: _calibrate(methods[name], target_s) for name in names}
-    times = {name: [] for name in names}
-    for rep in range(repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(_block(methods[name], calls[name]))
-    return times, calls
-
-
-def _ratios(times, pairs):
-    return {
-        f"{num}/{factor if factor != 1 else ''}{den}": _summary([a / (factor * b) for a, b in zip(times[num], times[den])])
-        for num, den, factor in pairs
-    }
 
 
 # -- one case ---------------------------------------------------------------------------------------
@@ -141,7 +96,7 @@ def _bare(torch, plan, generator):
     return bare
 
 
-def _case(torch, n, r, b, repeats, target_s, seed):
+def _case(torch, n, r, b, repeats, target_s, seed, clock):
     import torch.nn.functional as F
 
     import ldr
@@ -188,7 +143,7 @@ def _case(torch, n, r, b, repeats, target_s, seed):
         "layer": layer_forward, "cached": cached_forward, "dense": dense_forward, "bare_fft": bare,
         "bare_fft_2n": bare_2n, "layer_fb": layer_fb, "dense_fb": dense_fb,
     }
-    times, calls = _measure(methods, repeats, target_s)
+    times, calls = _env.measure(methods, repeats, target_s, clock)
     reference = dense_forward().double()
     error = float((layer_forward().double() - reference).norm() / reference.norm())
     return {
@@ -196,8 +151,8 @@ def _case(torch, n, r, b, repeats, target_s, seed):
         "transforms": [{"kind": k, "shape": list(s), "length": length} for k, s, length in plan],
         "fft_length_2n": fft_length(n),
         "calls_per_block": calls,
-        "times_s": {name: _summary(v) for name, v in times.items()},
-        "ratios": _ratios(times, [
+        "times_s": {name: _env.summary(v) for name, v in times.items()},
+        "ratios": _env.ratios(times, [
             ("layer", "bare_fft", 1), ("cached", "bare_fft", 1), ("layer", "bare_fft_2n", 1),
             ("layer", "dense", 1), ("cached", "dense", 1), ("layer_fb", "dense_fb", 1),
             ("layer_fb", "bare_fft", 2),
@@ -226,35 +181,24 @@ def _targets(cases):
 
 
 # -- output -----------------------------------------------------------------------------------------
-def _fmt(summary):
-    return f"{summary['median']:.2f} ({summary['min']:.2f}–{summary['max']:.2f})"
-
-
-def _ms(summary):
-    return f"{summary['median'] * 1e3:.3g}"
+def _row(case):
+    t, q = case["times_s"], case["ratios"]
+    ms, ratio = _env.fmt_ms, _env.fmt_ratio
+    return (f"| {case['n']} | {case['r']} | {case['batch']} | {ms(t['layer'])} | {ms(t['cached'])} | "
+            f"{ms(t['dense'])} | {ms(t['bare_fft'])} | {ratio(q['layer/bare_fft'])} | "
+            f"{ratio(q['layer/bare_fft_2n'])} | {ratio(q['layer/dense'])} | {ratio(q['cached/dense'])} | "
+            f"{ms(t['layer_fb'])} | {ratio(q['layer_fb/dense_fb'])} | {ratio(q['layer_fb/2bare_fft'])} | "
+            f"{case['relative_error_vs_dense']:.1e} |")
 
 
 def _markdown(result):
     env, settings = result["environment"], result["settings"]
     used = env["settings"]["environment_used"]
-    lines = [
-        "# Toeplitz-like `W @ X` on the torch backend (float32, CPU)",
-        "",
-        "Command:",
-        "",
-        "```",
-        result["command"],
-        "```",
-        "",
-        f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
-        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
-        f"{' (uncommitted changes)' if env['git']['uncommitted_changes'] else ''}",
+    lines = _env.markdown_header("Toeplitz-like `W @ X` on the torch backend (float32, CPU)", result) + [
         f"- Versions: torch {env['versions'].get('torch')}, numpy {env['versions']['numpy']}, "
         f"python {env['versions']['python']}",
         f"- Threads: torch.get_num_threads() = {env['settings'].get('torch_num_threads')}; "
         f"OMP/MKL_NUM_THREADS = {used.get('OMP_NUM_THREADS')}",
-        "- malloc: " + " ".join(f"{k}={used.get(k)}" for k in _env.MALLOC_SETTINGS)
-        + " (set in the benchmark process; see shared BENCHMARKING.md)",
         f"- Clock: {'process CPU time' if settings['clock'] == 'cpu' else 'wall-clock time'}; "
         f"{settings['repeats']} repeats, each time one block of calls lasting ≥ {settings['target_s']} s; "
         "the methods' order rotated between repeats. Ratios are per repeat: median (min–max).",
@@ -271,23 +215,38 @@ def _markdown(result):
         "| n | r | b | layer | cached | dense | bare FFT | layer / bare FFT | layer / bare 2n "
         "| layer / dense | cached / dense | fwd+bwd ms | fwd+bwd / dense | fwd+bwd / 2 bare | rel. err |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *map(_row, result["cases"]),
     ]
-    for c in result["cases"]:
-        t, q = c["times_s"], c["ratios"]
-        lines.append(
-            f"| {c['n']} | {c['r']} | {c['batch']} | {_ms(t['layer'])} | {_ms(t['cached'])} | {_ms(t['dense'])} | "
-            f"{_ms(t['bare_fft'])} | {_fmt(q['layer/bare_fft'])} | {_fmt(q['layer/bare_fft_2n'])} | "
-            f"{_fmt(q['layer/dense'])} | {_fmt(q['cached/dense'])} | {_ms(t['layer_fb'])} | "
-            f"{_fmt(q['layer_fb/dense_fb'])} | {_fmt(q['layer_fb/2bare_fft'])} | {c['relative_error_vs_dense']:.1e} |"
-        )
-    lines += ["", "## Targets (torch issue), on the median ratio of `layer`", "",
-              "| target | case | median ratio | met |", "|---|---|---:|---|"]
-    for row in result["targets"]:
-        lines.append(f"| {row['target']} | {row['case']} | {row['median_ratio']:.2f} | "
-                     f"{'yes' if row['met'] else '**no**'} |")
-    met = sum(row["met"] for row in result["targets"])
-    lines += ["", f"{met} of {len(result['targets'])} target checks met.", ""]
+    lines += _env.targets_markdown(result["targets"], "Targets (torch issue), on the median ratio of `layer`")
     return "\n".join(lines)
+
+
+# Forward: solid lines; forward + backward: dashed, in the colour of the same method's forward.
+_STYLES = {
+    "layer": ("LDR forward, layer(X) (rebuilds W)", "C0", "o-"),
+    "cached": ("LDR forward, W built once", "C9", "v-"),
+    "dense": ("dense forward, F.linear", "C3", "s-"),
+    "bare_fft": ("bare FFTs of the product", "C2", "^-"),
+    "bare_fft_2n": ("bare 2r+2 FFTs of length ≈ 2n", "C2", "x:"),
+    "layer_fb": ("LDR forward + backward", "C0", "o--"),
+    "dense_fb": ("dense forward + backward", "C3", "s--"),
+}
+
+
+def _plot(result, path):
+    """Log-log time vs n of every method: one panel per batch size (rows) and rank (columns)."""
+    cases, settings, env = result["cases"], result["settings"], result["environment"]
+    ranks = sorted({c["r"] for c in cases})
+    grid = [[(f"Toeplitz-like r = {r}, batch {b}", [c for c in cases if c["batch"] == b and c["r"] == r])
+             for r in ranks] for b in sorted({c["batch"] for c in cases})]
+    clock = "CPU" if settings["clock"] == "cpu" else "wall"
+    _env.plot_time_grid(
+        path, grid, _STYLES, n2_through="dense", nlogn_through="layer", xlabel="n (W is n×n)",
+        ylabel=f"{clock} time per call (ms)", legend_columns=3,
+        title=f"ldr torch backend, float32 CPU: time vs n (median; band: range over {settings['repeats']} repeats)\n"
+              f"{env['machine']['cpu_model']}, torch {env['versions'].get('torch')}, {settings['threads']} "
+              f"thread(s), {clock} time",
+    )
 
 
 # -- entry points -----------------------------------------------------------------------------------
@@ -312,6 +271,9 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
     Returns
     -------
     dict
+        ``settings``, ``environment``, ``cases`` (one per batch, n and r: ``times_s`` of the
+        forward, forward + backward and bare-FFT methods, and their ``ratios``, each summarised
+        over the repeats) and ``targets`` (the torch issue's, for n >= 1024).
     """
     import torch
 
@@ -320,9 +282,7 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
     ranks = tuple(ranks or preset["ranks"])
     batches = tuple(batches or preset["batches"])
     repeats = repeats or preset["repeats"]
-    global _clock
     clock = clock or ("cpu" if threads == 1 else "wall")
-    _clock = CLOCKS[clock]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     cases, seed = [], 0
@@ -331,11 +291,12 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
             for n in sizes:
                 for r in ranks:
                     seed += 1
-                    case = _case(torch, n, r, b, repeats, preset["target_s"], seed)
+                    case = _case(torch, n, r, b, repeats, preset["target_s"], seed, _env.CLOCKS[clock])
                     cases.append(case)
                     q = case["ratios"]
-                    progress(f"  n={n:5d} r={r:2d} b={b:5d}: layer/bare_fft {_fmt(q['layer/bare_fft'])}, "
-                             f"layer/dense {_fmt(q['layer/dense'])}, fwd+bwd/dense {_fmt(q['layer_fb/dense_fb'])}")
+                    progress(f"  n={n:5d} r={r:2d} b={b:5d}: layer/bare_fft {_env.fmt_ratio(q['layer/bare_fft'])}, "
+                             f"layer/dense {_env.fmt_ratio(q['layer/dense'])}, "
+                             f"fwd+bwd/dense {_env.fmt_ratio(q['layer_fb/dense_fb'])}")
         environment = _env.environment(include_torch=True)
     finally:
         torch.set_num_threads(previous)
@@ -350,35 +311,12 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
     }
 
 
-def main(argv=None):
-    """Command-line entry point; writes the JSON and markdown results. Returns 0.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``), e.g. ``["--quick"]``.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    started = time.perf_counter()
-    print(f"bench_torch: Toeplitz-like W @ X, float32 CPU ({'quick' if args.quick else 'full'}), "
-          f"{args.threads} threads", flush=True)
-    result = run(quick=args.quick, sizes=args.sizes, ranks=args.ranks, batches=args.batches,
-                 repeats=args.repeats, threads=args.threads, clock=args.clock,
-                 progress=lambda line: print(line, flush=True))
-    result["command"] = os.environ.get("LDR_BENCH_COMMAND") or shlex.join(
-        ["python", "benchmarks/bench_torch.py", *argv]
-    )
-    result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _env.write_json(out / f"{STEM}.json", result)
-    (out / f"{STEM}.md").write_text(_markdown(result))
-    met = sum(row["met"] for row in result["targets"])
-    print(f"bench_torch: {met} of {len(result['targets'])} target checks met; wrote "
-          f"{out / STEM}.{{json,md}} in {result['wall_time_s']} s")
-    return 0
-
+main = _env.command_line(
+    _parser, run, script="bench_torch.py", stem=STEM, markdown=_markdown, plot=_plot,
+    caption="time vs n, torch backend",
+    banner=lambda args: f"Toeplitz-like W @ X, float32 CPU ({'quick' if args.quick else 'full'}), "
+                        f"{args.threads} thread(s)",
+)
 
 if __name__ == "__main__":
     _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)

@@ -8,7 +8,7 @@ For every structure class (n = 64, displacement rank r = 2, float64) it prints
 - the error of the fast products ``W @ x`` and ``W.T @ x`` against the dense matrix,
 
 then times a Toeplitz-like ``W @ X`` (batch 64) by FFTs against a GEMM with the dense matrix at
-a few sizes. Run ``python benchmarks/core_demo.py`` (``make demo`` until the experiments land);
+a few sizes. Run ``python benchmarks/core_demo.py`` (not part of ``make bench``: it checks as it times);
 ``--quick`` times three sizes. About 10-20 s.
 """
 

@@ -1,22 +1,23 @@
 """``make bench``: every speed benchmark of the project, in one command.
 
-Runs, in order, ``benchmarks.bench_core.main`` (the NumPy/SciPy core), then
-``benchmarks.bench_torch.main`` and ``benchmarks.bench_hydra.main`` when those modules exist
-(each is skipped with a message otherwise), passing ``--quick`` through, each in a child
-process so that one benchmark's peak memory is returned before the next starts. Records the machine,
-the library versions and the process settings to ``benchmarks/results/environment.json``.
+Runs, in order, ``benchmarks.bench_core.main`` (the NumPy/SciPy core),
+``benchmarks.bench_torch.main`` and ``benchmarks.bench_hydra.main`` (with ``--crossover`` unless
+``--quick``), passing ``--quick``, ``--threads`` and ``--out`` through, each in a
+child process so that one benchmark's peak memory is returned before the next starts. Each writes
+its ``<stem>.{json,md,png}``; this script records the machine, the library versions and the
+process settings to ``benchmarks/results/environment.json`` (``--out`` changes the folder).
 
 The process restarts itself once with the malloc tunables of ``shared/BENCHMARKING.md`` and
 explicit thread counts (see :mod:`benchmarks._env`). Run::
 
     python benchmarks/run_all.py            # full: several minutes on 2 cores
     python benchmarks/run_all.py --quick
+    python benchmarks/run_all.py --quick --out /tmp/bench   # leave benchmarks/results alone
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def _parser():
     p.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     p.add_argument("--threads", type=int, default=1,
                    help="OMP/OPENBLAS/MKL_NUM_THREADS for the process (default 1; see bench_core --help)")
+    p.add_argument("--out", type=Path, default=_env.RESULTS_DIR,
+                   help="results folder of every benchmark and of environment.json")
     return p
 
 
@@ -48,11 +51,11 @@ def main(argv=None):
     Parameters
     ----------
     argv : list of str, optional
-        Arguments (default ``sys.argv[1:]``): ``--quick``, ``--only NAME ...``, ``--threads N``.
+        Arguments (default ``sys.argv[1:]``): ``--quick``, ``--only NAME ...``, ``--threads N``,
+        ``--out DIR``.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    passed = ["--quick"] if args.quick else []
+    argv, args = _env.parse_args(_parser(), argv)
+    passed = (["--quick"] if args.quick else []) + ["--out", str(args.out)]
     command = " ".join(["python", "benchmarks/run_all.py", *argv])
     os.environ.setdefault("LDR_BENCH_COMMAND", command)
     started = time.perf_counter()
@@ -61,12 +64,9 @@ def main(argv=None):
     record["benchmarks"] = {}
     failures = 0
     for name in args.only or BENCHMARKS:
-        if importlib.util.find_spec(f"benchmarks.{name}") is None:
-            print(f"run_all: skipping {name}: benchmarks/{name}.py is not there yet")
-            record["benchmarks"][name] = {"status": "missing"}
-            continue
-        # Only bench_core is known to take --threads; the others get the process's env settings.
-        arguments = passed + (["--threads", str(args.threads)] if name == "bench_core" else [])
+        arguments = passed + ["--threads", str(args.threads)]
+        if name == "bench_hydra" and not args.quick:
+            arguments.append("--crossover")  # the table that sets hydra.AUTO_FFT_BLOCK_SIZE
         print(f"run_all: {name}.main({arguments})", flush=True)
         t0 = time.perf_counter()
         # Each benchmark in its own process (same environment, so no second restart): with the
@@ -81,8 +81,8 @@ def main(argv=None):
         record["benchmarks"][name] = {"status": status, "wall_time_s": round(time.perf_counter() - t0, 1)}
         print(f"run_all: {name} {status} in {record['benchmarks'][name]['wall_time_s']} s", flush=True)
     record["wall_time_s"] = round(time.perf_counter() - started, 1)
-    _env.write_json(_env.RESULTS_DIR / "environment.json", record)
-    print(f"run_all: wrote {_env.RESULTS_DIR / 'environment.json'}; "
+    _env.write_json(Path(args.out) / "environment.json", record)
+    print(f"run_all: wrote {Path(args.out) / 'environment.json'}; "
           f"{'all benchmarks ran' if not failures else f'{failures} benchmark(s) failed'}")
     return 1 if failures else 0
 

@@ -28,6 +28,9 @@ extensions = [
     "numpydoc",
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
+    # The benchmarks page is MyST markdown so that it can include the markdown tables the
+    # benchmark scripts write (benchmarks/results/*.md) instead of retyping them.
+    "myst_parser",
 ]
 
 templates_path = []
@@ -84,10 +87,14 @@ trim_doctest_flags = True
 # namespace; running them a second time here would test nothing new.
 doctest_test_doctest_blocks = ""
 
+# MyST (the benchmarks page): $...$ is inline math, as on the reStructuredText pages' :math:.
+myst_enable_extensions = ["dollarmath"]
+
 # HTML
 html_theme = "furo"
 html_title = "ldr-hydra"
 html_static_path = ["_static"]
+html_css_files = ["tables.css"]
 
 # Number figures and equations so that the text can refer to them.
 numfig = True

@@ -31,8 +31,9 @@ __all__ = ["AdapterLinear", "HydraLinear", "LoRALinear", "LDRLinear", "auto_path
 #: FFT-based structure; below it ΔW is built densely and applied with one GEMM. ``None``: the FFT
 #: path never won in the measured range. Measured with ``benchmarks/bench_hydra.py --crossover``
 #: (train step, float32, CPU, 1 thread, 1024 tokens; ``benchmarks/results/hydra_train_step.md``):
-#: fft / dense step time for blocks 192, 384, 768, 2048 was 1.44, 1.06, 0.80, 0.66 (toeplitz),
-#: 5.9, 3.0, 1.6, 1.00 (toeplitz_like) and 5.1, 2.9, 1.7, 0.87 (hankel_like).
+#: fft / dense step time for blocks 192, 384, 768, 2048 was 1.29, 1.00, 0.81, 0.68 (toeplitz),
+#: 5.2, 2.8, 1.5, 1.02 (toeplitz_like) and 4.2, 2.5, 1.4, 1.00 (hankel_like); an earlier run
+#: gave 0.66, 1.00 and 0.87 at 2048, so hankel_like's threshold sits at the break-even point.
 AUTO_FFT_BLOCK_SIZE = {"toeplitz": 768, "toeplitz_like": None, "hankel_like": 2048}
 
 

@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import random
+import re
 import time
 import warnings
 from pathlib import Path
@@ -674,7 +675,9 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
 
 
 def _data_desc(d):
-    return (f"{d['name']} ({d['source']}): {len(d['train'][1])} train, {len(d['val'][1])} val (from the training "
+    # A file inside an installed package is named by its package path, not this machine's.
+    source = re.sub(r"^.*[/\\](?:site|dist)-packages[/\\]", "package data: ", str(d["source"]))
+    return (f"{d['name']} ({source}): {len(d['train'][1])} train, {len(d['val'][1])} val (from the training "
             f"pool), {len(d['test'][1])} test examples, {d['num_classes']} classes")
 
 
@@ -738,7 +741,8 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
         f"total wall time {total_s / 60:.1f} min",
         "",
     ]
-    (out / "results.md").write_text("\n".join(header) + table + "\n", encoding="utf-8")
+    # The blank line ends the list: a table right after a list item would continue the item.
+    (out / "results.md").write_text("\n".join(header) + "\n" + table + "\n", encoding="utf-8")
     plots.accuracy_vs_params(rows, out / "accuracy_vs_params.png", title=f"{settings['model']} on {settings['dataset']}")
     plots.accuracy_vs_fixed_ratio(rows, out / "accuracy_vs_fixed_ratio.png", settings)
     return table
