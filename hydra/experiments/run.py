@@ -47,6 +47,15 @@ _FAMILY_LRS = {
     "hydra_vandermonde": [1e-2, 4e-2],
 }
 
+# The methods every preset compares (the paper's Figure 3 lines), on the attention q/v projections.
+_METHODS = {
+    "k": 4,
+    "target_modules": ["query", "value"],
+    "lora_ranks": [1, 2, 4],
+    "ldr_structures": ["circulant", "toeplitz_like"],
+    "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
+}
+
 #: Named settings. ``quick``: the ``make demo`` run (about 15 minutes on 2 idle CPU cores);
 #: ``tiny``: a random 2-layer BERT and a synthetic data set (seconds, for tests); ``paper``: the
 #: paper's setting (ViT-B/16 on CIFAR-100, 5,000 iterations), for a GPU.
@@ -66,11 +75,7 @@ PRESETS = {
         "steps": 120,
         "sweep_steps": 48,
         "seeds": [0],
-        "k": 4,
-        "target_modules": ["query", "value"],
-        "lora_ranks": [1, 2, 4],
-        "ldr_structures": ["circulant", "toeplitz_like"],
-        "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
+        **_METHODS,
         # per 384x384 matrix: 192 = n/2, 768 = 2n, 1536 = 4n (the paper spans 0.5n to 8n)
         "pool_sizes": [192, 768, 1536],
         "ratio_structure": "toeplitz",
@@ -93,11 +98,7 @@ PRESETS = {
         "steps": 3,
         "sweep_steps": 2,
         "seeds": [0],
-        "k": 4,
-        "target_modules": ["query", "value"],
-        "lora_ranks": [1, 2, 4],
-        "ldr_structures": ["circulant", "toeplitz_like"],
-        "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
+        **_METHODS,
         "pool_sizes": [16, 64, 128],
         "ratio_structure": "toeplitz",
         "ratio_pool": 64,
@@ -123,11 +124,7 @@ PRESETS = {
         "steps": 5000,
         "sweep_steps": 1000,
         "seeds": [0, 1],
-        "k": 4,
-        "target_modules": ["query", "value"],
-        "lora_ranks": [1, 2, 4],
-        "ldr_structures": ["circulant", "toeplitz_like"],
-        "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
+        **_METHODS,
         "pool_sizes": [384, 600, 768, 1000, 1536, 2100, 2304, 2600, 3072],
         "ratio_structure": "toeplitz",
         "ratio_pool": 768,
