@@ -211,9 +211,11 @@ class BlockStructure:
         return g_values.reshape(k1, k2, self.bm, R), h_values.reshape(k1, k2, R, self.bn)
 
     def dense(self, G, H, buffers):
+        """The k×k blocks as dense matrices, shape (k, k, bm, bn), differentiable in G and H."""
         raise NotImplementedError
 
     def matvec(self, G, H, buffers, x):
+        """``y[..., p, :] = Σ_q W_pq x[..., q, :]`` for ``x`` (..., k, bn); returns (..., k, bm)."""
         raise NotImplementedError
 
     def ldr_blocks(self, G, H, buffers):
@@ -385,7 +387,7 @@ _STRUCTURES = {
 
 
 def block_structure(name, bm, bn, rank):
-    """The :class:`BlockStructure` for a :class:`~hydra.HydraConfig` structure name.
+    """The :class:`~hydra.blocks.BlockStructure` for a :class:`~hydra.HydraConfig` structure name.
 
     Examples
     --------

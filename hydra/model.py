@@ -548,6 +548,25 @@ def load(model, path):
     CheckpointError (a ValueError)
         Unreadable/corrupt file, or a configuration, layer or tensor mismatch (the message names
         the differing fields, layers or tensors).
+
+    Examples
+    --------
+    A round trip is shown under :func:`save`. A checkpoint of another configuration is refused
+    before anything is copied:
+
+    >>> import os, tempfile, torch, hydra
+    >>> make = lambda pool: hydra.inject(torch.nn.Sequential(torch.nn.Linear(8, 8)),
+    ...                                  hydra.HydraConfig(k=2, pool_size=pool, target_modules=["0"]))
+    >>> folder = tempfile.mkdtemp()
+    >>> hydra.save(make(20), os.path.join(folder, "a.safetensors"))
+    >>> other = make(24)
+    >>> before = other[0].pool.trainable.clone()
+    >>> hydra.load(other, os.path.join(folder, "a.safetensors"))
+    Traceback (most recent call last):
+    ...
+    hydra.model.CheckpointError: '...a.safetensors' was saved with a different configuration: pool_size: checkpoint 20 vs model 24
+    >>> bool(torch.equal(other[0].pool.trainable, before))
+    True
     """
     adapters = _require_adapters(model, "load")
     path = os.fspath(path)

@@ -55,7 +55,7 @@ def _as_size(n, name="n"):
 
 
 class DisplacementOperator:
-    """Base class of the displacement operators (square matrices of size :attr:`size`).
+    """Base class of the displacement operators (square matrices of size ``size``).
 
     Subclasses implement :meth:`dense`, :meth:`eigenvalues`, :meth:`left` (``A @ X``) and
     :meth:`right` (``X @ A``).
@@ -78,7 +78,7 @@ class DisplacementOperator:
         raise NotImplementedError
 
     def eigenvalues(self):
-        """The spectrum as a complex NumPy array of length :attr:`size` (batch axes first)."""
+        """The spectrum as a complex NumPy array of length ``size`` (batch axes first)."""
         raise NotImplementedError
 
     def describe_eigenvalue(self, index):

@@ -96,7 +96,7 @@ class ToeplitzLike(LDRMatrix):
     -----
     Square: :math:`W = (e-f)^{-1} \sum_l C_e(g_l) C_f(J h_l)`; ``W x`` and ``W^T x`` each take
     2r + 2 real FFTs of length ``next_fast_len(2n - 1)``, :math:`O(r n \log n)`; the r + 1
-    of a side with weight 1 have length n when n is 5-smooth (:func:`_transform_length`).
+    of a side with weight 1 have length n when n is 5-smooth (see ``_transform_length`` in this module).
     Rectangular: :math:`W = \sum_l C_e(g_l) T_{ef} C_f(J h_l)`, 4r + 2 FFTs.
     ``W^T x = J W' J x`` with the two factors applied in the opposite order.
 

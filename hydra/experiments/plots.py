@@ -17,6 +17,9 @@ _STYLE = {
 }
 
 
+_JITTER = 0.04  # relative horizontal shift between the lines of accuracy_vs_params
+
+
 def _pyplot():
     import matplotlib
 
@@ -44,15 +47,19 @@ def accuracy_vs_params(rows, path, title=""):
     """Test accuracy against adapter trainable parameters (log x), one line per method family.
 
     Head only (no adapter parameters) is drawn as a horizontal dashed line. Error bars show the
-    range over seeds when there is more than one.
+    range over seeds when there is more than one. Lines are shifted horizontally by a few
+    percent of x (on the log axis) so that methods with equal counts do not hide each other.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.2), dpi=120)
-    for line, (label, color, marker, ls) in _STYLE.items():
+    for i, (line, (label, color, marker, ls)) in enumerate(_STYLE.items()):
         pts = sorted((r for r in rows if r["method"] == line), key=lambda r: r["params_adapter"])
         if not pts:
             continue
-        x = [r["params_adapter"] for r in pts]
+        # Several methods share a parameter count (e.g. 9,216 for LoRA r=1, LDR Toeplitz-like and
+        # HyDRA P=768): shift each line by a few percent so that points and error bars stay apart.
+        jitter = 1.0 + _JITTER * (i - (len(_STYLE) - 1) / 2)
+        x = [r["params_adapter"] * jitter for r in pts]
         y = [100 * r["test"] for r in pts]
         ax.errorbar(x, y, yerr=_err(pts), color=color, marker=marker, ls=ls, lw=1.6, ms=6, capsize=3, label=label)
         for r, xi, yi in zip(pts, x, y):
@@ -64,7 +71,8 @@ def accuracy_vs_params(rows, path, title=""):
         ax.axhline(100 * head[0]["test"], color="black", ls="--", lw=1, label=f"head only ({100 * head[0]['test']:.1f} %)")
     _se_note(ax, rows)
     ax.set_xscale("log")
-    ax.set_xlabel("trainable adapter parameters (all adapted q/v matrices; the head adds the same count to every method)")
+    ax.set_xlabel("trainable adapter parameters (all adapted q/v matrices; the head adds the same count to every "
+                  "method; lines shifted a few % apart)")
     ax.set_ylabel(f"test accuracy (%, n = {rows[0]['test_n']})")
     ax.set_title(f"Accuracy vs trainable parameters — {title}" if title else "Accuracy vs trainable parameters", fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
