@@ -133,7 +133,7 @@ def test_method_grid_quick_preset():
     assert names[:6] == ["head", "lora_r1", "lora_r2", "lora_r4", "ldr_circulant", "ldr_toeplitz_like"]
     assert names[-2:] == ["hydra_toeplitz_P768_fr0.5", "hydra_toeplitz_P768_fr0.9"]
     assert all(m.config.k == 4 for m in grid if isinstance(m.config, hydra.HydraConfig))
-    assert all(m.config.target_modules == ["query", "value"] for m in grid if m.config is not None)
+    assert all(m.config.target_modules == ["query", "value", "q_proj", "v_proj"] for m in grid if m.config is not None)
 
 
 def test_paper_preset_names_what_is_missing(tmp_path, capsys):
@@ -141,3 +141,43 @@ def test_paper_preset_names_what_is_missing(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "cifar-100-python" in err and "google/vit-base-patch16-224" in err and "pip install transformers" in err
+
+
+def _fake_cifar100(folder, n_train, n_test, seed=0):
+    """The 'python version' layout of CIFAR-100 (pickles 'train' and 'test'), random pixels."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for name, n in (("train", n_train), ("test", n_test)):
+        # Labels depend on the mean brightness, so there is something to learn.
+        data = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
+        labels = (data.mean(1) > 127.5).astype(int).tolist()
+        with open(folder / name, "wb") as fh:
+            pickle.dump({"data": data, "fine_labels": labels}, fh)
+    return folder
+
+
+def test_paper_preset_runs_on_a_tiny_vit_and_fake_cifar(tmp_path):
+    """The --preset paper code path (ViT from a local directory, CIFAR-100 pickles, image batches)
+    end to end, shrunk: a 1-layer ViT with 32×32 inputs and a few images."""
+    model_dir = tmp_path / "vit"
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=64)
+    transformers.ViTModel(config, add_pooling_layer=False).save_pretrained(model_dir)
+    settings = copy.deepcopy(run.PRESETS["paper"])
+    settings.update(
+        name="paper", model=str(model_dir), data_path=str(_fake_cifar100(tmp_path / "cifar-100-python", 40, 12)),
+        n_train=24, n_val=8, n_test=12, image_size=32, batch_size=8, eval_batch_size=8, steps=2, sweep_steps=1,
+        seeds=[0], pool_sizes=[16, 64], ratio_pool=64, fixed_ratios=[0.0, 0.5], device="cpu",
+    )
+    records = run.run_experiments(settings, tmp_path / "out", progress=False, log=lambda line: None)
+    assert {r["run"] for r in records} >= {"head", "lora_r1", "ldr_circulant", "hydra_toeplitz_P16",
+                                           "hydra_vandermonde_like_P64", "hydra_toeplitz_P64_fr0.5"}
+    assert all(r["test_n"] == 12 and r["dataset"] == "cifar100" for r in records)
+    adapted = [r for r in records if r["config"] is not None]
+    assert all(r["params_adapter"] > 0 for r in adapted)
+    assert (tmp_path / "out" / "accuracy_vs_params.png").read_bytes()[:8] == PNG_MAGIC

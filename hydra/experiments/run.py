@@ -47,10 +47,11 @@ _FAMILY_LRS = {
     "hydra_vandermonde": [1e-2, 4e-2],
 }
 
-# The methods every preset compares (the paper's Figure 3 lines), on the attention q/v projections.
+# The methods every preset compares (the paper's Figure 3 lines), on the attention q/v projections:
+# named query/value in BERT-style models (MiniLM), q_proj/v_proj in transformers >= 5's ViT.
 _METHODS = {
     "k": 4,
-    "target_modules": ["query", "value"],
+    "target_modules": ["query", "value", "q_proj", "v_proj"],
     "lora_ranks": [1, 2, 4],
     "ldr_structures": ["circulant", "toeplitz_like"],
     "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
