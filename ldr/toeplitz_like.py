@@ -156,11 +156,55 @@ class ToeplitzLike(LDRMatrix):
         return sp.inverse(spectrum * sp.forward(x))[..., start : start + size]
 
     def _dense(self, dtype):
-        if self._entries is None:
-            return super()._dense(dtype)
-        m, n = self.shape  # T[i, j] = u[n - 1 + i - j]: a gather, O(m n)
-        index = (n - 1) + np.arange(m)[:, None] - np.arange(n)[None, :]
-        return self._bk.take(self._cast(self._entries, dtype), index, axis=-1)
+        if self._entries is not None:
+            m, n = self.shape  # T[i, j] = u[n - 1 + i - j]: a gather, O(m n)
+            index = (n - 1) + np.arange(m)[:, None] - np.arange(n)[None, :]
+            return self._bk.take(self._cast(self._entries, dtype), index, axis=-1)
+        if self._square:
+            return self._dense_square(dtype)
+        return super()._dense(dtype)
+
+    def _dense_square(self, dtype):
+        r"""Square reconstruction from the column recursion, :math:`O(r n^2)`, no FFT.
+
+        Column j of :math:`Z_e W - W Z_f = GH` reads :math:`w_{j+1} = Z_e w_j - c_j` (c = GH), and
+        the last column closes the cycle: :math:`Z_e w_{n-1} - f w_0 = c_{n-1}`. Hence
+        :math:`w_j = Z_e^j w_0 - \sum_{s<j} Z_e^{j-1-s} c_s` and, as :math:`Z_e^n = eI`,
+        :math:`w_0 = (e - f)^{-1} \sum_{s<n} Z_e^{n-1-s} c_s`. A power :math:`Z_e^t` (t < n)
+        shifts down by t and multiplies the entries that wrap around by e. Entry (i, j) of W
+        therefore only involves :math:`M[d, s] = c_s[(d + 1 + s) \bmod n]` on its cyclic diagonal
+        :math:`d = (i - j) \bmod n`, through the prefix sums :math:`P[d, k] = \sum_{s<k} M[d, s]`;
+        the terms wrap exactly when :math:`d + j \ge n`, and then the wrapped part of the sum is
+        :math:`P[d, n - 1 - d]`. With :math:`p_d = P[d, n - 1 - d]`,
+
+        .. math::
+
+            W_{(d + j) \bmod n,\, j} = -P[d, j] + \begin{cases} w_0[d] & d + j < n \\
+            e\, w_0[d] - (e - 1)\, p_d & d + j \ge n \end{cases}, \qquad
+            w_0[d] = \frac{P[d, n] + (e - 1)\, p_d}{e - f}.
+
+        Cost: the product GH (:math:`2 r n^2` flops), a running sum and two gathers of
+        :math:`n^2` entries, against the :math:`O(r n^2 \log n)` of applying W to the identity.
+        """
+        bk = self._bk
+        n = self.shape[0]
+        e, f = self.e, self.f
+        C = bk.matmul(self._cast(self.G, dtype), self._cast(self.H, dtype))  # (..., n, n): c_s = C[:, s]
+        batch = tuple(C.shape[:-2])
+        d = np.arange(n)[:, None]
+        j = np.arange(n)[None, :]
+        # M[d, s] = C[(d + 1 + s) mod n, s]: one gather from the flattened C.
+        M = bk.take(C.reshape(batch + (n * n,)), ((d + j + 1) % n) * n + j, axis=-1)
+        P = bk.cumsum(bk.pad_last(M, 1, 0), axis=-1)  # (..., n, n + 1): P[d, k] = sum over s < k
+        # p_d = P[d, n - 1 - d], at d (n + 1) + n - 1 - d = d n + n - 1 of the flattened P.
+        wrapped = bk.take(P.reshape(batch + (n * (n + 1),)), np.arange(n) * n + (n - 1), axis=-1)
+        w0 = (P[..., n] + (e - 1) * wrapped) / (e - f)
+        after_wrap = e * w0 - (e - 1) * wrapped
+        mask = bk.asarray((d + j >= n).astype(np.float64), dtype=dtype, like=M)
+        Q = (w0[..., :, None] + (after_wrap - w0)[..., :, None] * mask) - P[..., :n]  # Q[d, j]
+        # W[i, j] = Q[(i - j) mod n, j]: the second gather (the row index i takes the place of d).
+        i = d
+        return bk.take(Q.reshape(batch + (n * n,)), ((i - j) % n) * n + j, axis=-1)
 
     def _scalars(self):
         return (self.e, self.f)
@@ -318,6 +362,10 @@ class HankelLike(LDRMatrix):
 
     def _repr_items(self):
         return (("e", self.e), ("f", self.f))
+
+    def _dense(self, dtype):
+        # W = (W J) J: the Toeplitz-like reconstruction (O(r n^2) when square), columns reversed.
+        return self._bk.flip(self._toeplitz()._dense(dtype))
 
     def _matvec(self, x):
         return self._toeplitz()._matvec(self._bk.flip(x))

@@ -390,3 +390,18 @@ def test_aslinearoperator(numpy_backend, structure, dtype):
         assert_close(got, want, scale=case.norm * _norm(arg), dtype=dtype, what=f"LinearOperator.{what}")
     # scipy hands column vectors (n, 1) to matvec as well.
     assert op.matvec(x[:, None]).shape == (m, 1)
+
+
+@pytest.mark.parametrize("n, e, f", [(257, 1.0, -1.0), (300, 2.0, -0.5), (256, -1.0, 0.0), (97, 0.5j, 1.0)])
+def test_square_toeplitz_like_dense_matches_the_identity_products(backend, n, e, f):
+    """dense() of a square Toeplitz-like (and Hankel-like) matrix, built from the column recursion,
+    equals W applied to the identity by the FFT products, at sizes past hypothesis' small ones."""
+    rng = np.random.default_rng(n)
+    dtype = "complex128" if isinstance(e, complex) else "float64"
+    G = backend.asarray(random_array(rng, (2, n, 3), dtype))
+    H = backend.asarray(random_array(rng, (2, 3, n), dtype))
+    eye = backend.asarray(np.tile(np.eye(n), (2, 1, 1)), dtype)
+    for W in (ldr.toeplitz_like(G, H, e=e, f=f), ldr.hankel_like(G, H, e=e, f=f)):
+        products = as_numpy(W @ eye)
+        assert_close(W.dense(), products, scale=_norm(products), dtype=dtype, factor=np.sqrt(n),
+                     what=f"{type(W).__name__} dense() vs W @ I")

@@ -148,6 +148,10 @@ class Backend:
     def sum(self, x, axis):
         raise NotImplementedError
 
+    def cumsum(self, x, axis: int = -1):
+        """Running sums along ``axis`` (same shape as ``x``)."""
+        raise NotImplementedError
+
     def conj(self, x):
         raise NotImplementedError
 

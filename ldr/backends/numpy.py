@@ -114,6 +114,9 @@ class NumpyBackend(Backend):
     def sum(self, x, axis):
         return np.sum(x, axis=axis)
 
+    def cumsum(self, x, axis=-1):
+        return np.cumsum(x, axis=axis)
+
     def conj(self, x):
         return np.conj(x)
 

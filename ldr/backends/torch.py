@@ -179,6 +179,9 @@ class TorchBackend(Backend):
     def sum(self, x, axis):
         return torch.sum(x, dim=axis)
 
+    def cumsum(self, x, axis=-1):
+        return torch.cumsum(x, dim=axis)
+
     def conj(self, x):
         return torch.conj(x) if x.is_complex() else x
 
