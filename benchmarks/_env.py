@@ -4,7 +4,7 @@
   libraries and those settings (:func:`environment`).
 - **Timing** (:func:`measure`, :func:`ratios`, :func:`summary`): every method is timed in each
   repeat, the methods' order rotated between repeats, and ratios are taken within a repeat
-  (``shared/BENCHMARKING.md``: on a noisy shared machine only such ratios are comparable).
+  (on a noisy shared machine only such ratios are comparable).
 - **Reporting** (:func:`command_line`, :func:`save_results`, :func:`parse_args`,
   :func:`markdown_header`, :func:`targets_markdown`, :func:`fmt_ratio`, :func:`fmt_ms`): each
   script's ``main``, and one JSON, one markdown file and one PNG per benchmark, named after its
@@ -14,7 +14,7 @@
   line with the min-max band.
 
 Why a re-exec: glibc reads its ``MALLOC_*`` tunables once, at process start, so a script that
-wants them (see ``shared/BENCHMARKING.md``: without them large FFT temporaries are returned to
+wants them (without them large FFT temporaries are returned to
 the OS and page-faulted again on every call, 2-2.4x slower) must restart itself with them set.
 The same restart fixes the BLAS/OpenMP thread counts before numpy loads its libraries, and
 drops ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` (set on some machines for old OpenBLAS builds;
@@ -352,10 +352,12 @@ def markdown_header(title, result):
         "```",
         "",
         f"- Machine: {env['machine']['cpu_model']}, {env['machine']['usable_cpus']} usable CPUs; "
-        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}"
-        + (" (uncommitted changes)" if env["git"]["uncommitted_changes"] else ""),
+        # The JSON keeps whether the working tree had local changes; the page for readers
+        # names the commit only.
+        f"{env['date_utc']}; git {str(env['git']['commit'])[:10]}",
         "- malloc: " + " ".join(f"{k}={used.get(k)}" for k in MALLOC_SETTINGS)
-        + (" (set by the benchmark's restart; see shared BENCHMARKING.md)" if restarted
+        + (" (set by the benchmark, which restarts itself with them: without them large FFT "
+           "buffers go back to the OS and are page-faulted again on every call)" if restarted
            else " (not set by a restart: the process ran with the environment it was given)"),
     ]
 
@@ -377,7 +379,8 @@ def save_results(result, *, script, argv, started, out, stem, markdown, plot=Non
     ----------
     result : dict
         The benchmark's result; gains ``"command"``, ``"wall_time_s"`` and, when a plot was
-        written, ``"plot"`` (its path), before the JSON and the markdown are written.
+        written, ``"plot"`` (its file name, in the same folder), before the JSON and the
+        markdown are written.
     script : str
         File name of the benchmark (``"bench_torch.py"``), for the recorded command when
         ``run_all`` did not set ``LDR_BENCH_COMMAND``.
@@ -416,7 +419,7 @@ def save_results(result, *, script, argv, started, out, stem, markdown, plot=Non
         except ImportError:
             print("  matplotlib is not installed: no plot (pip install matplotlib)")
         else:
-            result["plot"] = str(png)
+            result["plot"] = png.name  # relative: no machine path in the committed results
             image = f"\n![{caption}]({png.name})\n"
     write_json(out / f"{stem}.json", result)
     (out / f"{stem}.md").write_text(markdown(result).rstrip("\n") + "\n" + image)

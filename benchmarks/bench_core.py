@@ -85,7 +85,7 @@ def _bare_fft(np, scipy_fft, n, r, k, dtype, rng, e_length=None):
     """The transforms of one fast product, on preallocated inputs of the same shapes.
 
     r >= 1: the 2r + 2 transforms of a Toeplitz-like product, all at N = next_fast_len(2n - 1)
-    (the core issue's baseline), or with the e side's r + 1 at ``e_length``; r = 0: the 2 of
+    (the baseline), or with the e side's r + 1 at ``e_length``; r = 0: the 2 of
     one convolution (one forward of the batch, one inverse).
     """
     N = scipy_fft.next_fast_len(2 * n - 1, real=True)
@@ -156,7 +156,7 @@ def _toeplitz_like_case(dtype, n, r, k, repeats, target_s, seed, clock):
     bare, N = _bare_fft(np, scipy.fft, n, r, k, np.dtype(dtype), rng)
     e_length = _e_side_length(n, W.e)
     methods = {"fast": lambda: W @ X, "dense": lambda: D @ X, "bare_fft": bare}
-    if e_length != N:  # ldr's e side is shorter than the issue's baseline assumes: time both
+    if e_length != N:  # ldr's e side is shorter than the baseline assumes: time both
         methods["own_fft"] = _bare_fft(np, scipy.fft, n, r, k, np.dtype(dtype), rng, e_length)[0]
     times, calls = _env.measure(methods, repeats, target_s, clock)
     return {
@@ -226,7 +226,7 @@ def _toeplitz_case(dtype, n, k, repeats, target_s, seed, fft_workers, clock):
 
 # -- targets (from the core issue) ----------------------------------------------------------------
 def _targets(cases):
-    """Evaluate the issue's three targets on the median ratios."""
+    """Evaluate the three performance checks on the median ratios."""
     rows = []
     for case in cases:
         ratios, n, r = case["ratios"], case["n"], case["r"]
@@ -299,7 +299,7 @@ def _markdown(result):
         "`fast` = `W @ X`: 2r+2 real FFTs, the f side's r+1 at length next_fast_len(2n−1), the e "
         "side's r+1 (Z_1: a plain circulant) at length n when n is 5-smooth, else 2n; `dense` = GEMM "
         "with the prebuilt matrix; `bare FFT` = 2r+2 transforms alone, all at next_fast_len(2n−1) "
-        "(the issue's baseline); `own FFT` = the transforms `fast` actually performs, alone (its "
+        "(the baseline); `own FFT` = the transforms `fast` actually performs, alone (its "
         "ratio is the overhead around them). Times in ms (median).",
         "",
         *_table(result, "toeplitz_like",
@@ -319,7 +319,7 @@ def _markdown(result):
                  "ldr / matmul_toeplitz", "ldr / bare FFT", "ldr / dense", "rank-2 gen. / matmul_toeplitz"],
                 _toeplitz_cells),
     ]
-    lines += _env.targets_markdown(result["targets"], "Targets (core issue), on the median ratio")
+    lines += _env.targets_markdown(result["targets"], "Performance checks, on the median ratio")
     return "\n".join(lines)
 
 

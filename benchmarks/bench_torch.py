@@ -10,10 +10,15 @@ Forward (under ``torch.no_grad``)
     cached, as in inference); ``dense``: ``F.linear(X, D)`` with the prebuilt dense weight ``D``;
     ``bare_fft``: only the transforms that the product performs, on preallocated inputs of the
     same shapes; ``bare_fft_2n``: the 2r + 2 real transforms of length ``fft_length(n)`` (about
-    2n) of the plain algorithm (the reference of ``shared/BENCHMARKING.md``).
+    2n) of the plain algorithm.
 Forward + backward
     ``layer_fb``: ``layer(X)`` and ``torch.autograd.grad`` with respect to G, H and X (X
-    requires grad, as for a hidden layer); ``dense_fb``: the same for ``F.linear(X, D)`` with
+    requires grad, as for a hidden layer; the layer's custom backward reuses the forward's
+    spectra, :func:`ldr.nn.square_toeplitz_like_matvec`); ``matvec_fb``: the same through
+    autograd of the core's ``W.matvec`` (the layer's product before the custom backward);
+    ``plain_fb``: a plain implementation, 2(r + 1) real FFTs of length ``fft_length(n)`` per
+    row (both sides zero-padded and folded) under autograd, the comparison of issue 18
+    (target ``layer_fb / plain_fb <= 0.7`` at n >= 1024); ``dense_fb``: ``F.linear(X, D)`` with
     respect to D and X. The floor quoted for it is twice ``bare_fft``: autograd's backward of
     each batch transform is one transform of the same size.
 
@@ -96,6 +101,22 @@ def _bare(torch, plan, generator):
     return bare
 
 
+def _plain_matvec(torch, G, H, x, e, f):
+    """The plain Toeplitz-like product: 2(r + 1) real FFTs of length fft_length(n), folded, autograd."""
+    from ldr.krylov import fft_length
+
+    n = x.shape[-1]
+    L = fft_length(n)
+
+    def fold(c, weight):
+        head, wrap = c[..., :n], c[..., n : 2 * n - 1]
+        return head + weight * torch.nn.functional.pad(wrap, (0, 1))
+
+    t = fold(torch.fft.irfft(torch.fft.rfft(H.flip(-1), n=L) * torch.fft.rfft(x, n=L).unsqueeze(-2), n=L), f)
+    acc = (torch.fft.rfft(G.t(), n=L) * torch.fft.rfft(t, n=L)).sum(-2)
+    return fold(torch.fft.irfft(acc, n=L), e) / (e - f)
+
+
 def _case(torch, n, r, b, repeats, target_s, seed, clock):
     import torch.nn.functional as F
 
@@ -139,13 +160,23 @@ def _case(torch, n, r, b, repeats, target_s, seed, clock):
     def dense_fb():
         return torch.autograd.grad(F.linear(Xg, Dg), [Dg, Xg], gY)
 
+    def matvec_fb():
+        return torch.autograd.grad(layer.ldr_matrix().matvec(Xg), params, gY)
+
+    def plain_fb():
+        return torch.autograd.grad(_plain_matvec(torch, layer.G, layer.H, Xg, e, f), params, gY)
+
     methods = {
         "layer": layer_forward, "cached": cached_forward, "dense": dense_forward, "bare_fft": bare,
-        "bare_fft_2n": bare_2n, "layer_fb": layer_fb, "dense_fb": dense_fb,
+        "bare_fft_2n": bare_2n, "layer_fb": layer_fb, "dense_fb": dense_fb, "matvec_fb": matvec_fb,
+        "plain_fb": plain_fb,
     }
     times, calls = _env.measure(methods, repeats, target_s, clock)
     reference = dense_forward().double()
     error = float((layer_forward().double() - reference).norm() / reference.norm())
+    # The three backward implementations agree (the plain one is the independent check).
+    grads = [torch.cat([g.reshape(-1) for g in fb()]).double() for fb in (layer_fb, matvec_fb, plain_fb)]
+    grad_error = max(float((g - grads[2]).norm() / grads[2].norm()) for g in grads[:2])
     return {
         "n": n, "r": r, "batch": b, "e": e, "f": f,
         "transforms": [{"kind": k, "shape": list(s), "length": length} for k, s, length in plan],
@@ -155,16 +186,17 @@ def _case(torch, n, r, b, repeats, target_s, seed, clock):
         "ratios": _env.ratios(times, [
             ("layer", "bare_fft", 1), ("cached", "bare_fft", 1), ("layer", "bare_fft_2n", 1),
             ("layer", "dense", 1), ("cached", "dense", 1), ("layer_fb", "dense_fb", 1),
-            ("layer_fb", "bare_fft", 2),
+            ("layer_fb", "bare_fft", 2), ("layer_fb", "plain_fb", 1), ("matvec_fb", "plain_fb", 1),
         ]),
         "relative_error_vs_dense": error,
+        "gradient_relative_error_vs_plain": grad_error,
         "torch_version": torch.__version__,
         "ldr_version": ldr.__version__,
     }
 
 
 def _targets(cases):
-    """The issue's targets, on median ratios of the training-style forward (``layer``)."""
+    """The performance checks, on median ratios of the training-style forward (``layer``)."""
     rows = []
     for c in cases:
         if c["n"] < 1024:
@@ -177,6 +209,9 @@ def _targets(cases):
             value = c["ratios"]["layer/dense"]["median"]
             rows.append({"target": "forward < dense (n >= 1024, r <= 4)", "case": label, "median_ratio": value,
                          "met": value < 1.0})
+        value = c["ratios"]["layer_fb/plain_fb"]["median"]
+        rows.append({"target": "fwd+bwd <= 0.7x plain 2(r+1)-FFT (n >= 1024)", "case": label,
+                     "median_ratio": value, "met": value <= 0.7})
     return rows
 
 
@@ -188,6 +223,7 @@ def _row(case):
             f"{ms(t['dense'])} | {ms(t['bare_fft'])} | {ratio(q['layer/bare_fft'])} | "
             f"{ratio(q['layer/bare_fft_2n'])} | {ratio(q['layer/dense'])} | {ratio(q['cached/dense'])} | "
             f"{ms(t['layer_fb'])} | {ratio(q['layer_fb/dense_fb'])} | {ratio(q['layer_fb/2bare_fft'])} | "
+            f"{ratio(q['layer_fb/plain_fb'])} | {ratio(q['matvec_fb/plain_fb'])} | "
             f"{case['relative_error_vs_dense']:.1e} |")
 
 
@@ -210,14 +246,17 @@ def _markdown(result):
         "the Z_-1 side, r + 1 of length n for the circulant Z_1 side when n is 5-smooth); "
         "`bare 2n` = 2r + 2 transforms of length ≈ 2n (the plain algorithm). fwd+bwd: gradients "
         "with respect to G, H and X vs `F.linear` with respect to D and X; its floor is 2× bare FFT. "
+        "`plain` = 2(r + 1) real FFTs of length ≈ 2n under autograd; `autograd matvec` = the core's "
+        "`W.matvec` under autograd (the layer before its custom backward). "
         "Times in ms (median).",
         "",
         "| n | r | b | layer | cached | dense | bare FFT | layer / bare FFT | layer / bare 2n "
-        "| layer / dense | cached / dense | fwd+bwd ms | fwd+bwd / dense | fwd+bwd / 2 bare | rel. err |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer / dense | cached / dense | fwd+bwd ms | fwd+bwd / dense | fwd+bwd / 2 bare "
+        "| fwd+bwd / plain | autograd matvec fwd+bwd / plain | rel. err |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *map(_row, result["cases"]),
     ]
-    lines += _env.targets_markdown(result["targets"], "Targets (torch issue), on the median ratio of `layer`")
+    lines += _env.targets_markdown(result["targets"], "Performance checks, on the median ratio of `layer`")
     return "\n".join(lines)
 
 
@@ -273,7 +312,7 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
     dict
         ``settings``, ``environment``, ``cases`` (one per batch, n and r: ``times_s`` of the
         forward, forward + backward and bare-FFT methods, and their ``ratios``, each summarised
-        over the repeats) and ``targets`` (the torch issue's, for n >= 1024).
+        over the repeats) and ``targets`` (performance checks, for n >= 1024).
     """
     import torch
 
@@ -296,7 +335,9 @@ def run(quick=False, sizes=None, ranks=None, batches=None, repeats=None, threads
                     q = case["ratios"]
                     progress(f"  n={n:5d} r={r:2d} b={b:5d}: layer/bare_fft {_env.fmt_ratio(q['layer/bare_fft'])}, "
                              f"layer/dense {_env.fmt_ratio(q['layer/dense'])}, "
-                             f"fwd+bwd/dense {_env.fmt_ratio(q['layer_fb/dense_fb'])}")
+                             f"fwd+bwd/dense {_env.fmt_ratio(q['layer_fb/dense_fb'])}, "
+                             f"fwd+bwd/plain {_env.fmt_ratio(q['layer_fb/plain_fb'])} "
+                             f"(autograd matvec {_env.fmt_ratio(q['matvec_fb/plain_fb'])})")
         environment = _env.environment(include_torch=True)
     finally:
         torch.set_num_threads(previous)

@@ -28,7 +28,7 @@ from benchmarks import _env  # noqa: E402
 if __name__ == "__main__":
     # Restart once with one BLAS thread (the timings are this thread's CPU time, which other
     # jobs on a shared machine disturb far less than wall-clock time) and with the malloc
-    # settings of BENCHMARKING.md: without them every product page-faults its temporaries
+    # settings of benchmarks/_env.py: without them every product page-faults its temporaries
     # again, 2-3x slower here.
     _env.ensure_process_settings(__file__, sys.argv[1:], threads=1)
 

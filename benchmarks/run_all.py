@@ -12,7 +12,7 @@ explicit thread counts (see :mod:`benchmarks._env`). Run::
 
     python benchmarks/run_all.py            # full: several minutes on 2 cores
     python benchmarks/run_all.py --quick
-    python benchmarks/run_all.py --quick --out /tmp/bench   # leave benchmarks/results alone
+    python benchmarks/run_all.py --quick --out results/bench   # leave benchmarks/results alone
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ LoRA (:class:`LoRAConfig`) and single-matrix LDR adapters (:class:`LDRConfig`) s
 as baselines. See :doc:`/theory/hydra`.
 """
 
+from . import _names
 from .blocks import block_structure
 from .config import HYDRA_STRUCTURES, LDR_STRUCTURES, HydraConfig, LDRConfig, LoRAConfig, config_from_dict
 from .layers import AUTO_FFT_BLOCK_SIZE, AdapterLinear, HydraLinear, LDRLinear, LoRALinear, auto_path
@@ -37,9 +38,13 @@ from .model import (
 )
 from .partition import BlockPartitioner
 from .pool import ParameterPool
+from .pretrained import TransformersSaveError, from_pretrained, load_pretrained, save_pretrained
 from .sampler import balanced_index_map, stable_seed
 
 __version__ = "0.1.0"
+
+# hydra-core also installs a top-level `hydra`: say so when both are installed (see ldr_hydra).
+_names.warn_if_hydra_core(__name__)
 
 __all__ = [
     "HydraConfig",
@@ -71,4 +76,8 @@ __all__ = [
     "save",
     "load",
     "CheckpointError",
+    "save_pretrained",
+    "from_pretrained",
+    "load_pretrained",
+    "TransformersSaveError",
 ]

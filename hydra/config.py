@@ -2,8 +2,11 @@ r"""Adapter configurations: :class:`HydraConfig` and the baselines :class:`LoRAC
 
 Each configuration is a dataclass validated in ``__post_init__`` (as in peft): a bad value
 raises :class:`ValueError` or :class:`TypeError` naming the field, what was expected and what
-arrived. A configuration is plain data: it round-trips through :meth:`to_dict` /
-:func:`config_from_dict` (JSON), which is how :func:`hydra.save` records it in a checkpoint.
+arrived. Assigning a field later is validated the same way (``cfg.scale = float("nan")``
+raises and leaves ``cfg`` unchanged). A configuration is plain data: it round-trips through
+:meth:`to_dict` / :func:`config_from_dict` (JSON), which is how :func:`hydra.save` records it in
+a checkpoint; a list of ``target_modules`` is stored sorted and without duplicates, so the JSON
+never depends on the iteration order of a set (``PYTHONHASHSEED``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 __all__ = [
     "HydraConfig",
@@ -66,7 +69,12 @@ def _check_choice(value, name, choices):
 
 
 def _check_targets(value):
-    """Normalise ``target_modules``: a regex string stays a string, a sequence becomes a list."""
+    """Normalise ``target_modules``: a regex string stays a string, a collection becomes a sorted list.
+
+    Suffix matching does not depend on the order, so sorting (and dropping duplicates) loses
+    nothing and makes the configuration, and the checkpoints that record it, independent of
+    the iteration order of a ``set`` (which changes with ``PYTHONHASHSEED``).
+    """
     if value is None:
         raise ValueError(
             "`target_modules` must be given: a list of module-name suffixes such as "
@@ -86,14 +94,46 @@ def _check_targets(value):
         ) from None
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"`target_modules` must be a non-empty list of non-empty strings; got {value!r}")
-    return names
+    return sorted(set(names))
+
+
+def _check_module_names(value):
+    """Normalise ``modules_to_save``: ``None`` or a sorted list of module-name suffixes (a copy; sorted as ``target_modules``)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(n, str) and n for n in _as_list(value)):
+        raise TypeError(
+            f"`modules_to_save` must be None or a list of module names such as ['classifier']; got {value!r}"
+        )
+    return sorted(set(value)) or None
+
+
+def _as_list(value):
+    try:
+        return list(value)
+    except TypeError:
+        return [None]
 
 
 class _ConfigMixin:
-    """Shared helpers: JSON-able dict, and the fields that define the trained parameters."""
+    """Shared helpers: validated assignment, JSON-able dict, and the fields that define the trained parameters."""
 
     #: Fields that change only how ``ΔW x`` is computed, not what is trained or saved.
     _runtime_fields = ("path",)
+
+    def __setattr__(self, name, value):
+        # After construction, an assignment to a field builds a new configuration with the
+        # changed value (which runs every check of __post_init__) and takes its normalised
+        # fields only if that succeeds: `cfg.scale = nan` raises and leaves `cfg` unchanged.
+        if self.__dict__.get("_validated") and name in self.__dataclass_fields__:
+            trial = dataclasses.replace(self, **{name: value})
+            for key in self.__dataclass_fields__:
+                object.__setattr__(self, key, getattr(trial, key))
+            return
+        object.__setattr__(self, name, value)
+
+    def _mark_validated(self):
+        object.__setattr__(self, "_validated", True)
 
     def to_dict(self):
         """The configuration as a JSON-able dict with a ``"type"`` key (the class name)."""
@@ -126,13 +166,18 @@ class HydraConfig(_ConfigMixin):
     fixed_ratio : float, default 0.0
         Fraction of the pool that is random and frozen, in [0, 1): ``floor(fixed_ratio · P)``
         entries (computed as ``floor(round(fixed_ratio · P, 9))`` so that 0.7 · 10 counts 7).
-        They are regenerated from ``seed`` and never saved.
+        They are regenerated from ``seed`` and never saved. At least one entry must stay
+        trainable.
     seed : int, default 0
-        Seeds the pool's initial values, the fixed part, the index maps and the fixed nodes.
+        Seeds the pool's initial values, the fixed part and the index maps, together with each
+        layer's name (wrapper prefixes such as DDP's ``module.`` removed); checkpoints store
+        the names used and a digest of every regenerated tensor (see :func:`hydra.save`).
     target_modules : list of str or str
         Which ``nn.Linear`` modules to adapt: a list of name suffixes (``"query"`` matches
-        ``"encoder.layer.0.attention.query"``) or a regular expression that must match the full
-        module name (:func:`re.fullmatch`).
+        ``"encoder.layer.0.attention.query"``), a regular expression that must match the full
+        module name (:func:`re.fullmatch`), or ``"all-linear"``: every linear layer but the
+        output head (see :func:`hydra.targets.find_targets`). GPT-2's ``Conv1D`` layers are
+        adapted like ``nn.Linear`` ones. A list (or set) is stored sorted, without duplicates.
     scale : float, default 1.0
         :math:`s` in :math:`y = W_0 x + s\,\Delta W x`.
     shared_pool : bool, default False
@@ -143,12 +188,17 @@ class HydraConfig(_ConfigMixin):
     path : {"auto", "dense", "fft"}, default "auto"
         How ``ΔW x`` is computed (see :class:`hydra.layers.HydraLinear`); a runtime choice that
         checkpoints need not agree on.
+    modules_to_save : list of str, optional
+        Modules (name suffixes, e.g. ``["classifier"]``) that :func:`hydra.inject` leaves
+        trainable and that checkpoints store in full, as peft's ``modules_to_save``.
 
     Raises
     ------
     ValueError, TypeError
         For an unknown structure or path, k, rank or pool_size below 1, fixed_ratio outside
-        [0, 1), a non-positive init_std, or missing/invalid target_modules.
+        [0, 1) or so close to 1 that no pool entry is left to train, a non-positive or
+        non-finite init_std or scale, or missing/invalid target_modules; the same checks run
+        when a field is assigned later (the configuration is then left unchanged).
 
     Examples
     --------
@@ -161,6 +211,12 @@ class HydraConfig(_ConfigMixin):
     Traceback (most recent call last):
     ...
     ValueError: `k` must be an integer >= 1; got 0
+    >>> cfg.scale = float("nan")
+    Traceback (most recent call last):
+    ...
+    ValueError: `scale` must be finite; got nan
+    >>> cfg.scale
+    1.0
     """
 
     structure: str = "toeplitz"
@@ -174,6 +230,7 @@ class HydraConfig(_ConfigMixin):
     shared_pool: bool = False
     init_std: float = 0.02
     path: str = "auto"
+    modules_to_save: Optional[List[str]] = None
 
     def __post_init__(self):
         _check_choice(self.structure, "structure", HYDRA_STRUCTURES)
@@ -192,6 +249,14 @@ class HydraConfig(_ConfigMixin):
         if self.init_std <= 0:
             raise ValueError(f"`init_std` must be > 0; got {self.init_std}")
         _check_choice(self.path, "path", PATHS)
+        self.modules_to_save = _check_module_names(self.modules_to_save)
+        if self.n_fixed >= self.pool_size:
+            raise ValueError(
+                f"`fixed_ratio` = {self.fixed_ratio!r} fixes all {self.pool_size} pool entries "
+                f"(floor(fixed_ratio * pool_size) = {self.n_fixed}), leaving none to train; use "
+                f"fixed_ratio <= {(self.pool_size - 1) / self.pool_size!r} or a larger pool_size"
+            )
+        self._mark_validated()
 
     @property
     def n_fixed(self):
@@ -221,6 +286,9 @@ class LoRAConfig(_ConfigMixin):
         Seeds ``A``'s initialisation (drawn on the CPU from (seed, layer name)).
     path : str, default "auto"
         Accepted for a uniform API; LoRA always computes ``B (A x)``.
+    modules_to_save : list of str, optional
+        Modules (name suffixes, e.g. ``["classifier"]``) that :func:`hydra.inject` leaves
+        trainable and that checkpoints store in full, as peft's ``modules_to_save``.
 
     Examples
     --------
@@ -234,6 +302,7 @@ class LoRAConfig(_ConfigMixin):
     target_modules: TargetModules = None
     seed: int = 0
     path: str = "auto"
+    modules_to_save: Optional[List[str]] = None
 
     def __post_init__(self):
         self.rank = _check_int(self.rank, "rank", 1)
@@ -241,6 +310,8 @@ class LoRAConfig(_ConfigMixin):
         self.target_modules = _check_targets(self.target_modules)
         self.seed = _check_int(self.seed, "seed", 0)
         _check_choice(self.path, "path", PATHS)
+        self.modules_to_save = _check_module_names(self.modules_to_save)
+        self._mark_validated()
 
     @property
     def scale(self):
@@ -271,6 +342,9 @@ class LDRConfig(_ConfigMixin):
     init_std : float, default 0.02
         Standard deviation of H's initial values.
     path : {"auto", "dense", "fft"}, default "auto"
+    modules_to_save : list of str, optional
+        Modules (name suffixes, e.g. ``["classifier"]``) that :func:`hydra.inject` leaves
+        trainable and that checkpoints store in full, as peft's ``modules_to_save``.
 
     Examples
     --------
@@ -286,6 +360,7 @@ class LDRConfig(_ConfigMixin):
     scale: float = 1.0
     init_std: float = 0.02
     path: str = "auto"
+    modules_to_save: Optional[List[str]] = None
 
     def __post_init__(self):
         _check_choice(self.structure, "structure", LDR_STRUCTURES)
@@ -297,6 +372,8 @@ class LDRConfig(_ConfigMixin):
         if self.init_std <= 0:
             raise ValueError(f"`init_std` must be > 0; got {self.init_std}")
         _check_choice(self.path, "path", PATHS)
+        self.modules_to_save = _check_module_names(self.modules_to_save)
+        self._mark_validated()
 
 
 _CONFIG_TYPES = {cls.__name__: cls for cls in (HydraConfig, LoRAConfig, LDRConfig)}

@@ -19,8 +19,10 @@ import ldr
 from ldr.krylov import fcirculant_matvec
 from ldr.toeplitz_like import default_shift_pair
 
+from .autograd import GRADIENT_ROUTES, gradient_route, merged_linear
 from .blocks import block_structure, shift_toeplitz_like_dense, toeplitz_matrix
 from .config import HydraConfig, LDRConfig, LoRAConfig
+from .integrity import attach_digest
 from .partition import BlockPartitioner
 from .pool import ParameterPool
 from .sampler import balanced_index_map, stable_seed
@@ -65,6 +67,7 @@ def auto_path(structure, block_shape):
 
     Examples
     --------
+    >>> from hydra import auto_path
     >>> auto_path("toeplitz", (192, 192)), auto_path("toeplitz", (768, 768)), auto_path("low_rank", (192, 192))
     ('dense', 'fft', 'fft')
     """
@@ -84,8 +87,9 @@ def _compute_dtype(*dtypes):
 class AdapterLinear(nn.Module):
     r"""Base class: a frozen ``nn.Linear`` plus a trainable update, :math:`y = \text{base}(x) + s\,\Delta W x`.
 
-    Subclasses implement ``_delta_dense(dtype)`` (ΔW, m×n, unscaled) and ``_delta_apply(x)``
-    (ΔW x along the last axis, unscaled), and set ``self.scale``.
+    The adapters :class:`HydraLinear`, :class:`LoRALinear` and :class:`LDRLinear` differ only
+    in how they build the unscaled update ΔW (m×n) and apply it to an input along the last
+    axis; each sets the scale :math:`s`.
 
     Notes
     -----
@@ -149,7 +153,11 @@ class AdapterLinear(nn.Module):
         dtype = self._adapter_dtype()
         autocast = torch.is_autocast_enabled(x.device.type)
         if self.resolved_path() == "dense":
-            if weight.dtype == dtype and x.dtype == dtype and not autocast:
+            merged = weight.dtype == dtype and x.dtype == dtype and not autocast
+            stepped = self._dense_step(x, dtype, merged)
+            if stepped is not None:
+                return stepped
+            if merged:
                 # One GEMM with W0 + s ΔW: the backward pass needs the ΔW-gradient GEMM anyway.
                 return F.linear(x, weight + self.scale * self._delta_dense(dtype), bias)
             y = self.base_layer(x)
@@ -160,6 +168,10 @@ class AdapterLinear(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             update = self._delta_apply(x.to(dtype))
         return y + (self.scale * update).to(y.dtype)
+
+    def _dense_step(self, x, dtype, merged):
+        """The dense path through a custom autograd function, or None for the generic one."""
+        return None
 
     @torch.no_grad()
     def merge(self):
@@ -271,6 +283,10 @@ class HydraLinear(AdapterLinear):
     True
     """
 
+    #: Pool-gradient route of the dense path (one of :data:`hydra.autograd.GRADIENT_ROUTES`);
+    #: None lets :func:`hydra.autograd.gradient_route` pick. Every route gives the same gradient.
+    gradient_route = None
+
     def __init__(self, base_layer, config, name="", pool=None, index_map=None):
         super().__init__(base_layer, config, name)
         if not isinstance(config, HydraConfig):
@@ -305,9 +321,27 @@ class HydraLinear(AdapterLinear):
         self._fixed_values = self.blocks.buffers()
         self._fixed_cache = {}
         self.to(base_layer.weight.device)
+        # A persistent digest of everything regenerated above, checked by load_state_dict (H2, issue 12).
+        attach_digest(self)
 
     def _auto_path(self):
         return auto_path(self.config.structure, self.partition.block_shape)
+
+    def resolved_gradient_route(self):
+        """The pool-gradient route of the dense path: :attr:`gradient_route`, or :func:`hydra.autograd.gradient_route`'s choice."""
+        if self.gradient_route is not None:
+            if self.gradient_route not in GRADIENT_ROUTES:
+                raise ValueError(
+                    f"`gradient_route` must be None or one of {', '.join(map(repr, GRADIENT_ROUTES))}; "
+                    f"got {self.gradient_route!r}"
+                )
+            return self.gradient_route
+        return gradient_route(self.config.structure, (self.out_features, self.in_features), self.partition.block_shape)
+
+    def _dense_step(self, x, dtype, merged):
+        # One GEMM forward; dX from the merged weight and the pool gradient by the route's
+        # structured reduction in the backward; nothing m×n is saved (hydra.autograd).
+        return merged_linear(self, x, self.resolved_gradient_route(), dtype, merged)
 
     def _fixed(self, device, dtype):
         key = (str(device), dtype)

@@ -12,6 +12,7 @@ both sizes nothing is padded and this is the paper's partition (its eqs. 3-4).
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import torch.nn.functional as F
@@ -55,6 +56,7 @@ class BlockPartitioner:
 
     Examples
     --------
+    >>> from hydra import BlockPartitioner
     >>> import torch
     >>> part = BlockPartitioner(13, 13, 4)
     >>> part.block_shape, part.padded_shape
@@ -70,8 +72,9 @@ class BlockPartitioner:
 
     def __init__(self, m, n, k):
         for value, label in ((m, "m (out_features)"), (n, "n (in_features)"), (k, "k")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"`{label}` must be an integer >= 1; got {value!r}")
+        m, n, k = int(m), int(n), int(k)
         for size, label in ((m, "out_features m"), (n, "in_features n")):
             if k > size:
                 raise ValueError(

@@ -11,6 +11,7 @@ regenerated, never saved. A checkpoint holds :math:`\theta_{\text{train}}` only.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -39,6 +40,8 @@ def pool_initial_values(size, seed, name, init_std):
 
     Examples
     --------
+    >>> import torch
+    >>> from hydra.pool import pool_initial_values
     >>> a = pool_initial_values(5, 0, "q", 0.02)
     >>> bool(torch.equal(a, pool_initial_values(5, 0, "q", 0.02)))
     True
@@ -81,6 +84,7 @@ class ParameterPool(nn.Module):
 
     Examples
     --------
+    >>> from hydra import ParameterPool
     >>> pool = ParameterPool(10, n_fixed=3, seed=0, name="q")
     >>> pool().shape, pool.trainable.numel(), pool.fixed.numel()
     (torch.Size([10]), 7, 3)
@@ -92,10 +96,15 @@ class ParameterPool(nn.Module):
 
     def __init__(self, size, n_fixed=0, seed=0, name="pool", init_std=0.02):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        # NumPy integer scalars are accepted wherever Python ints are (numbers.Integral).
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
             raise ValueError(f"`size` (pool_size) must be an integer >= 1; got {size!r}")
-        if isinstance(n_fixed, bool) or not isinstance(n_fixed, int) or not 0 <= n_fixed < size:
-            raise ValueError(f"`n_fixed` must be an integer in [0, size) = [0, {size}); got {n_fixed!r}")
+        if isinstance(n_fixed, bool) or not isinstance(n_fixed, numbers.Integral) or not 0 <= n_fixed < size:
+            raise ValueError(
+                f"`n_fixed` (the fixed entries, fixed_ratio * pool_size) must be an integer in "
+                f"[0, pool_size) = [0, {size}); got {n_fixed!r}"
+            )
+        size, n_fixed = int(size), int(n_fixed)
         if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
             raise ValueError(f"`init_std` must be a finite number > 0; got {init_std!r}")
         self.size = size
@@ -119,9 +128,19 @@ class ParameterPool(nn.Module):
         with torch.no_grad():
             self.trainable.copy_(self.initial)
 
-    def regenerate(self):
-        """Recompute the fixed part and the initial values from the seed (on the current device)."""
-        values = pool_initial_values(self.size, self.seed, self.name, self.init_std)
+    def regenerate(self, values=None):
+        """Recompute the fixed part and the initial values from the seed (on the current device and dtype).
+
+        Parameters
+        ----------
+        values : torch.Tensor, shape (P,), optional
+            The P initial values to install instead of drawing them from ``(seed, name)``
+            (:func:`hydra.load` passes the ones it verified against the checkpoint's digests).
+        """
+        if values is None:
+            values = pool_initial_values(self.size, self.seed, self.name, self.init_std)
+        elif tuple(values.shape) != (self.size,):
+            raise ValueError(f"`values` must have shape ({self.size},); got {tuple(values.shape)}")
         with torch.no_grad():
             self.initial.copy_(values[: self.n_trainable])
             self.fixed.copy_(values[self.n_trainable :])

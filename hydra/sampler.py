@@ -40,6 +40,7 @@ def stable_seed(*parts):
 
     Examples
     --------
+    >>> from hydra import stable_seed
     >>> stable_seed(0, "pool", "encoder.query") == stable_seed(0, "pool", "encoder.query")
     True
     >>> stable_seed(0, "a") != stable_seed(1, "a")
@@ -80,6 +81,7 @@ def balanced_index_map(n_slots, pool_size, seed, name, warn=True):
 
     Examples
     --------
+    >>> from hydra import balanced_index_map
     >>> import numpy as np
     >>> index = balanced_index_map(144, 40, seed=0, name="layer")
     >>> counts = np.bincount(index, minlength=40)

@@ -23,8 +23,11 @@ from .operators import (
     Zero,
     check_nonsingular,
 )
-from .toeplitz_like import HankelLike, ToeplitzLike, hankel_like, toeplitz_like
+from .toeplitz_like import HankelLike, ToeplitzLike, default_shift_pair, hankel_like, toeplitz_like
 from .vandermonde_like import VandermondeLike, vandermonde_like
+from .arithmetic import add, matmul
+from .compression import compress_generators
+from .solvers import SingularMatrixError, det, inv, slogdet, solve
 
 __version__ = "0.1.0"
 
@@ -37,6 +40,7 @@ __all__ = [
     "CauchyLike",
     "low_rank",
     "toeplitz_like",
+    "default_shift_pair",
     "hankel_like",
     "vandermonde_like",
     "cauchy_like",
@@ -48,6 +52,14 @@ __all__ = [
     "displacement",
     "displacement_rank",
     "compress",
+    "compress_generators",
+    "add",
+    "matmul",
+    "solve",
+    "inv",
+    "slogdet",
+    "det",
+    "SingularMatrixError",
     "DisplacementOperator",
     "Shift",
     "Diagonal",

@@ -11,9 +11,9 @@ import numpy as np
 
 from .backends import get_backend
 from .cauchy_like import CauchyLike
-from .operators import Diagonal, Shift
+from .operators import Diagonal, Shift, check_nonsingular
 from .toeplitz_like import HankelLike, ToeplitzLike, default_shift_pair
-from .validation import as_numeric_array
+from .validation import as_numeric_array, check_derived_finite
 from .vandermonde_like import VandermondeLike
 
 __all__ = ["toeplitz", "hankel", "circulant", "vandermonde", "cauchy"]
@@ -60,7 +60,7 @@ def toeplitz(c, r=None, e=None, f=None):
     r : array, shape (n,), optional
         First row; ``r[0]`` is ignored (as in :func:`scipy.linalg.toeplitz`). Default ``conj(c)``.
     e, f : float, optional
-        Operator pair, default :func:`~ldr.toeplitz_like.default_shift_pair`.
+        Operator pair, default :func:`~ldr.default_shift_pair`.
 
     Returns
     -------
@@ -69,6 +69,12 @@ def toeplitz(c, r=None, e=None, f=None):
         It also keeps the entries, so ``W @ x`` and ``W.T @ x`` are one convolution each:
         2 FFTs of length ``next_fast_len(m + n - 1)`` instead of the 2r + 2 = 6 of a rank-2
         Toeplitz-like product.
+
+    See Also
+    --------
+    scipy.linalg.toeplitz : The dense matrix.
+    scipy.linalg.matmul_toeplitz : The product with a dense right-hand side by FFT.
+    toeplitz_like : The class it belongs to.
 
     Examples
     --------
@@ -84,6 +90,7 @@ def toeplitz(c, r=None, e=None, f=None):
     de, df = default_shift_pair(m, n)
     A, B = Shift(m, de if e is None else e), Shift(n, df if f is None else f)
     G, H = _toeplitz_generators(c, r, A.f, B.f, bk)
+    check_derived_finite(bk, "`c` and `r` are", "G, H = e- and f-weighted differences of their entries", G=G, H=H)
     # Also keep the entries t(k), k = 1-n .. m-1: products are then one convolution (2 FFTs).
     return ToeplitzLike(A, B, G, H)._set_entries(bk.concatenate([bk.flip(r[1:]), c]))
 
@@ -105,6 +112,11 @@ def hankel(c, r=None, e=1.0, f=0.0):
     HankelLike
         Rank-2 generators: ``Hk J`` is Toeplitz, with the generators of :func:`toeplitz`.
 
+    See Also
+    --------
+    scipy.linalg.hankel : The dense matrix.
+    hankel_like : The class it belongs to.
+
     Examples
     --------
     >>> import numpy as np, scipy.linalg, ldr
@@ -122,6 +134,7 @@ def hankel(c, r=None, e=1.0, f=0.0):
     row = bk.flip(s[:n])
     A, B = Shift(m, e), Shift(n, f, transpose=True)
     G, H = _toeplitz_generators(column, row, A.f, B.f, bk)
+    check_derived_finite(bk, "`c` and `r` are", "G, H = e- and f-weighted differences of their entries", G=G, H=H)
     return HankelLike(A, B, G, bk.flip(H))
 
 
@@ -140,6 +153,11 @@ def circulant(c, f=-1.0):
     ToeplitzLike
         ``G = (1 - f) c``, ``H = e_{n-1}^T``.
 
+    See Also
+    --------
+    scipy.linalg.circulant : The dense matrix.
+    toeplitz_like : The class it belongs to.
+
     Examples
     --------
     >>> import numpy as np, scipy.linalg, ldr
@@ -152,6 +170,7 @@ def circulant(c, f=-1.0):
     n = c.shape[0]
     B = Shift(n, f)
     G = bk.expand_dims((1 - B.f) * c, -1)
+    check_derived_finite(bk, "`c` is", f"G = (1 - f) c with f = {B.f}", G=G)
     return ToeplitzLike(Shift(n, 1.0), B, G, bk.expand_dims(_unit(bk, n, n - 1, G), 0))
 
 
@@ -169,7 +188,13 @@ def vandermonde(v, n=None, f=0.0):
     Returns
     -------
     VandermondeLike
-        ``G = v^n - f``, ``H = e_{n-1}^T``.
+        ``G = v^n - f``, ``H = e_{n-1}^T``, stored in Krylov form (row scales 1), so no entry
+        is divided by :math:`v^n - f`: nodes well inside the unit circle work for every n.
+
+    See Also
+    --------
+    numpy.vander : The dense matrix (with ``increasing=True``).
+    vandermonde_like : The class it belongs to.
 
     Examples
     --------
@@ -184,10 +209,13 @@ def vandermonde(v, n=None, f=0.0):
         v = bk.cast(v, bk.compute_dtype(v.dtype))  # integer nodes: v**n must not overflow int64
     n = v.shape[0] if n is None else n
     B = Shift(n, f)
-    # Half-precision nodes: v**n in float32, rounded once into G, so W keeps the nodes' dtype.
-    power = bk.cast(v, bk.compute_dtype(v.dtype)) ** B.size - B.f
-    G = bk.expand_dims(power if bk.dtype_kind(power.dtype) == "c" else bk.cast(power, v.dtype), -1)
-    return VandermondeLike(Diagonal(v), B, G, bk.expand_dims(_unit(bk, B.size, B.size - 1, G), 0))
+    A = Diagonal(v)
+    check_nonsingular(A, B)
+    # The Krylov form with row scales 1: W = V(v) C_f(e_0) exactly, nothing divided by v**n - f
+    # (which underflows for |v| < 1, f = 0: 0.5**200 is 0 in float32). G = v**n - f is formed with
+    # accurate powers for the displacement equation only.
+    ones = bk.asarray(np.ones((v.shape[0], 1)), dtype=v.dtype, like=v)
+    return VandermondeLike._from_krylov(v, ones, bk.expand_dims(_unit(bk, B.size, B.size - 1, ones), 0), B)
 
 
 def cauchy(v, u):
@@ -203,6 +231,10 @@ def cauchy(v, u):
     -------
     CauchyLike
         ``G = 1`` (m×1), ``H = 1`` (1×n).
+
+    See Also
+    --------
+    cauchy_like : The class it belongs to.
 
     Examples
     --------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .backends import get_backend
 from .ldrmatrix import LDRMatrix
 from .operators import DisplacementOperator
-from .validation import as_numeric_array, format_shape
+from .validation import as_numeric_array, as_positive_int, as_tolerance, format_shape
 
 __all__ = ["displacement", "displacement_rank", "compress"]
 
@@ -73,7 +73,7 @@ def displacement_rank(A, B, W, tol=None):
     A, B : DisplacementOperator
     W : array, shape (m, n), or LDRMatrix
     tol : float, optional
-        Singular values ``<= tol`` count as zero. Default
+        Singular values ``<= tol`` count as zero (finite, ``>= 0``; NaN is refused). Default
         ``max(m, n) * eps * (||A W||_2 + ||W B||_2)``.
 
     Returns
@@ -87,6 +87,7 @@ def displacement_rank(A, B, W, tol=None):
     >>> ldr.displacement_rank(ldr.Shift(5, 1.0), ldr.Shift(5, -1.0), C)
     1
     """
+    tol = as_tolerance(tol)
     W, bk = _dense_operand(A, B, W)
     if W.ndim != 2:
         raise ValueError(f"`W` must be a single matrix (m, n); got {format_shape(W.shape)}")
@@ -106,15 +107,16 @@ def compress(W, A, B, rank=None, tol=None):
     A, B : DisplacementOperator
         Nonsingular pair of sizes m and n.
     rank : int, optional
-        Number of singular triplets kept; default the numerical rank (see
-        :func:`displacement_rank`).
+        Number of singular triplets kept (a Python or NumPy integer >= 1); default the
+        numerical rank (see :func:`displacement_rank`).
     tol : float, optional
-        Threshold for the numerical rank when ``rank`` is not given.
+        Threshold for the numerical rank when ``rank`` is not given (finite, ``>= 0``).
 
     Returns
     -------
     LDRMatrix
-        With ``G = U_r Σ_r`` (m×r) and ``H = V_r^T`` (r×n). Exact when
+        With ``G = U_r Σ_r`` (m×r) and ``H = V_r^*`` (r×n; the conjugate transpose, ``V_r^T``
+        for real input), from the SVD ``D = U Σ V^*`` of the displacement. Exact when
         ``displacement_rank(A, B, W) <= rank``.
 
     Examples
@@ -125,11 +127,11 @@ def compress(W, A, B, rank=None, tol=None):
     >>> W.rank, bool(np.allclose(W.dense(), T))
     (2, True)
     """
+    rank = None if rank is None else as_positive_int(rank, "rank")
+    tol = as_tolerance(tol)
     W, bk = _dense_operand(A, B, W)
     if W.ndim != 2:
         raise ValueError(f"`W` must be a single matrix (m, n); got {format_shape(W.shape)}")
-    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-        raise ValueError(f"`rank` must be a positive integer; got {rank!r}")
     W = bk.cast(W, bk.compute_dtype(W.dtype))
     D = A.left(W) - B.right(W)
     U, s, Vh = bk.svd(D)

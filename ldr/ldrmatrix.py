@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import get_backend
+from .backends import backend_named, get_backend
 from .operators import DisplacementOperator, check_nonsingular
-from .validation import as_numeric_array, check_generators, check_same_device, format_shape
+from .validation import as_numeric_array, check_batch_shapes, check_generators, check_same_device, format_shape
 
 __all__ = ["LDRMatrix"]
 
@@ -54,8 +54,31 @@ class LDRMatrix:
     ``x @ W`` multiplies rows. :meth:`matvec` applies ``W`` along the last axis of
     ``x (..., n)``, the convention of ``torch.nn.functional.linear``. Dtypes: integers compute
     in float64, float32 stays float32, half precision computes in float32 and is cast back,
-    complex if any input is complex. NaN in ``x`` propagates as in ``numpy.matmul``;
-    generators and nodes are checked for finiteness once, at construction.
+    complex if any input is complex. NaN in ``x`` propagates as in ``numpy.matmul``, but an
+    infinite entry of ``x`` does not stay local: the FFTs of the fast products spread it, and
+    ``inf - inf`` turns whole outputs into NaN (a dense product would give ``±inf`` in some
+    entries). Generators and nodes are checked for finiteness once, at construction.
+
+    **Mutation.** A product always reflects the generators and nodes as they are when it runs;
+    there is no state that can go stale:
+
+    - *torch* tensors are used by reference and nothing derived from them (spectra, Cauchy
+      kernels, flipped copies) is kept between calls, so in-place edits — an optimizer step,
+      ``G.data.mul_(2)``, ``G.numpy()[:] = ...``, a hand-written SGD step under
+      ``torch.no_grad()`` — show up in the next product. (Under autograd the spectra are
+      rebuilt on every call anyway, so training is unaffected; a repeated product with the
+      same matrix recomputes the generator spectra, r small FFTs independent of the batch.)
+      Checks made at construction (finiteness, disjoint spectra) are not repeated.
+    - *NumPy* inputs are copied into private arrays that can never be written (their memory is
+      an immutable ``bytes`` buffer, so even ``W.G.flags.writeable = True`` is refused); the
+      matrix is immutable, its spectra are cached, and ``copy.deepcopy`` / :mod:`pickle` give
+      equally immutable copies. Build a new matrix to change it. An array that cannot be
+      proven immutable is never cached from.
+
+    The classic constructors (:func:`~ldr.toeplitz`, :func:`~ldr.circulant`, ...) compute
+    ``G`` and ``H`` from their arguments once: the matrix then follows ``W.G`` and ``W.H``, not
+    ``c`` and ``r``. Krylov-form Vandermonde matrices (:func:`~ldr.vandermonde`, the layers of
+    :mod:`ldr.nn`) compute with their nodes, row scales and ``H``; their ``G`` is derived.
 
     Examples
     --------
@@ -92,13 +115,15 @@ class LDRMatrix:
         bk = get_backend(G, H, *nodes, names=["G", "H", "A's nodes", "B's nodes"][: 2 + len(nodes)])
         G, H = check_generators(G, H, A.size, B.size, bk)
         if nodes:
+            node_names = [op.name for op in (A, B) if hasattr(op, "v")]
+            if len(set(node_names)) < len(node_names):
+                node_names = ["A's nodes", "B's nodes"]
+            check_batch_shapes(
+                G=G.shape[:-2], H=H.shape[:-2], **{k: v.shape[:-1] for k, v in zip(node_names, nodes)}
+            )
             check_same_device(bk, G=G, **{f"nodes {i}": v for i, v in enumerate(nodes)})
         bk.check_dtypes({"G": G.dtype, "H": H.dtype, **{f"nodes {i}": v.dtype for i, v in enumerate(nodes)}})
         check_nonsingular(A, B)
-        if bk.name == "numpy":
-            # Private read-only copies: cached spectra can then never go stale.
-            G, H = np.array(G), np.array(H)
-            G.flags.writeable = H.flags.writeable = False
         self._init_trusted(A, B, G, H, bk)
 
     @classmethod
@@ -109,7 +134,9 @@ class LDRMatrix:
         return self
 
     def _init_trusted(self, A, B, G, H, bk):
-        self.A, self.B, self.G, self.H = A, B, G, H
+        # freeze(): NumPy generators become private immutable copies (no copy when they are
+        # already, e.g. views of a frozen matrix's generators); torch tensors are kept as given.
+        self.A, self.B, self.G, self.H = A, B, bk.freeze(G), bk.freeze(H)
         self._bk = bk
         self._cache = {}
         self._setup()
@@ -212,7 +239,11 @@ class LDRMatrix:
     def _compute_dtype(self, *extra):
         """Return (output dtype, compute dtype) for products with inputs of dtypes ``extra``."""
         bk = self._bk
-        out = bk.promote(*[a.dtype for a in self._arrays()], *extra)
+        # "Integers compute in float64": integer generators and nodes enter the promotion as
+        # float64, so an integer matrix times a float32 x is float64 on every backend.
+        dtypes = [a.dtype for a in self._arrays()]
+        dtypes = [bk.compute_dtype(d) if bk.dtype_kind(d) in "biu" else d for d in dtypes]
+        out = bk.promote(*dtypes, *extra)
         if any(isinstance(s, complex) for s in self._scalars()) and bk.dtype_kind(out) != "c":
             out = bk.complex_dtype(bk.compute_dtype(out))
         compute = bk.compute_dtype(out)
@@ -221,16 +252,37 @@ class LDRMatrix:
         return out, compute
 
     def _cached(self, key, dtype, build):
-        """Memoise ``build()`` per dtype while the generators are unchanged and no graph is recorded."""
-        bk = self._bk
-        arrays = self._cache_sources()
-        if not bk.cache_allowed(*arrays):
+        """Memoise ``build()`` per dtype, only when every source array provably cannot change.
+
+        That holds for the frozen NumPy copies made at construction and never for torch
+        tensors (in-place edits through ``.data`` or ``.numpy()`` leave no trace); see
+        "Mutation" in the class notes. Anything cached is dropped as soon as a source is found
+        writable.
+        """
+        if not self._bk.cache_allowed(*self._cache_sources()):
+            self._cache = {}
             return build()
-        stamp = (key, str(dtype), tuple(bk.version(a) for a in arrays))
+        stamp = (key, str(dtype))
         if stamp not in self._cache:
-            self._cache = {k: v for k, v in self._cache.items() if k[:2] != stamp[:2]}
             self._cache[stamp] = build()
         return self._cache[stamp]
+
+    # -- copies and pickles ------------------------------------------------------------------------
+    def __getstate__(self):
+        # Caches are rebuilt on demand; the backend is stored by name (it holds no state).
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        state["_bk"] = self._bk.name
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        bk = state["_bk"] = backend_named(state["_bk"])
+        # numpy's deepcopy and unpickling give writable arrays: freeze them again.
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                state[key] = bk.freeze(value)
+        self.__dict__.update(state)
 
     def _cache_sources(self):
         return self._arrays()
@@ -315,6 +367,10 @@ class LDRMatrix:
             )
 
     def __matmul__(self, x):
+        if isinstance(x, LDRMatrix):  # structured product (ldr.arithmetic), never densified
+            from .arithmetic import matmul
+
+            return matmul(self, x)
         x = self._as_input(x)
         if x.ndim == 0:
             raise ValueError("matmul: `x` must have at least one axis; got a scalar (use `*`)")
@@ -392,6 +448,54 @@ class LDRMatrix:
         from ._linear_operator import LDRLinearOperator
 
         return LDRLinearOperator(self)
+
+    # -- arithmetic on the generators (ldr.arithmetic; derivations in docs/theory/solvers) -------
+    def __add__(self, other):
+        if not isinstance(other, LDRMatrix):
+            return NotImplemented
+        from .arithmetic import add
+
+        return add(self, other)
+
+    def __sub__(self, other):
+        if not isinstance(other, LDRMatrix):
+            return NotImplemented
+        from .arithmetic import add
+
+        return add(self, -other)
+
+    def __neg__(self):
+        from .arithmetic import scale
+
+        return scale(self, -1)
+
+    def __mul__(self, c):
+        from .arithmetic import scale
+
+        return scale(self, c)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, c):
+        from .arithmetic import divide
+
+        return divide(self, c)
+
+    def conj(self):
+        r"""The entrywise complex conjugate, an LDR matrix for the conjugated operators.
+
+        ``W.conj().T`` is the conjugate transpose. A real matrix returns itself.
+
+        Examples
+        --------
+        >>> import numpy as np, ldr
+        >>> W = ldr.toeplitz(np.array([1.0, 2j, 3.0]))
+        >>> bool(np.allclose(W.conj().T.dense(), W.dense().conj().T))
+        True
+        """
+        from .arithmetic import conj
+
+        return conj(self)
 
 
 class _Transposed(LDRMatrix):

@@ -49,12 +49,21 @@ def low_rank(G, H):
     Parameters
     ----------
     G : array, shape (..., m, r)
+        Left generator: the m×r factor of the matrix :math:`W = GH` (its displacement for :math:`(I, 0)`). Leading axes are batch
+        axes and broadcast with those of ``H``.
     H : array, shape (..., r, n)
+        Right generator: the r×n factor (the HyDRA paper writes its transpose, n×r). r is the
+        displacement rank.
 
     Returns
     -------
     LowRank
         Products cost :math:`O((m+n) r)` per vector.
+
+    See Also
+    --------
+    compress : Generators of a dense matrix, by a truncated SVD of its displacement.
+    hydra.LoRALinear : The LoRA adapter, a low-rank update of a frozen layer.
 
     Examples
     --------

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import cmath
 import math
-import numbers
 
 import numpy as np
 
-from .backends import get_backend, is_torch_tensor
+from .backends import get_backend
+from .validation import as_nodes, as_positive_int, as_scalar
 
 __all__ = [
     "DisplacementOperator",
@@ -28,30 +28,6 @@ __all__ = [
 
 class SingularDisplacementError(ValueError):
     """The operator pair (A, B) shares an eigenvalue, so ``A W - W B = G H`` has no unique solution."""
-
-
-def _as_scalar(value, name):
-    if is_torch_tensor(value) or isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise TypeError(f"`{name}` must be a scalar; got an array of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Number):
-        raise TypeError(f"`{name}` must be a real or complex number; got {type(value).__name__}")
-    if not cmath.isfinite(complex(value)):
-        raise ValueError(f"`{name}` must be finite; got {value}")
-    if isinstance(value, numbers.Integral):
-        return float(value)
-    if isinstance(value, complex) and value.imag == 0:
-        return value.real
-    return value
-
-
-def _as_size(n, name="n"):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer; got {type(n).__name__} {n!r}")
-    if n < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {n}")
-    return int(n)
 
 
 class DisplacementOperator:
@@ -128,8 +104,8 @@ class Shift(DisplacementOperator):
     """
 
     def __init__(self, n, f=1.0, transpose=False):
-        self.size = _as_size(n)
-        self.f = _as_scalar(f, "f")
+        self.size = as_positive_int(n, "n")
+        self.f = as_scalar(f, "f")
         self.transpose = bool(transpose)
 
     def __repr__(self):
@@ -210,22 +186,21 @@ class Diagonal(DisplacementOperator):
 
     def __init__(self, v, name="v"):
         bk = get_backend(v, names=[name])
-        if not bk.is_array(v):
-            v = bk.asarray(v)
-        if v.ndim < 1:
-            raise ValueError(f"`{name}` must have at least one axis, shape (..., n); got a scalar")
-        if bk.dtype_kind(v.dtype) not in "iufc":
-            raise TypeError(f"`{name}` must have a real or complex dtype; got {bk.dtype_name(v.dtype)}")
-        if v.shape[-1] < 1:
-            raise ValueError(f"`{name}` must have at least one node; got shape " + str(tuple(v.shape)))
-        if not bk.all_finite(v):
-            raise ValueError(f"`{name}` must be finite; got NaN or infinite entries")
+        # NumPy nodes: a private frozen copy (cached Cauchy kernels and powers cannot go stale);
+        # torch nodes: by reference, so in-place edits show up in the next product.
+        v = as_nodes(v, str(name), bk)
         self.v = v
         self.size = int(v.shape[-1])
         self.name = str(name)
 
     def __repr__(self):
         return f"Diagonal({self.name} of shape {tuple(self.v.shape)})"
+
+    def __setstate__(self, state):
+        # numpy's deepcopy and unpickling give writable arrays: freeze the nodes again.
+        state = dict(state)
+        state["v"] = get_backend(state["v"]).freeze(state["v"])
+        self.__dict__.update(state)
 
     def dense(self, dtype=None, like=None):
         bk = get_backend(self.v)
@@ -269,7 +244,7 @@ class Identity(DisplacementOperator):
     """
 
     def __init__(self, n):
-        self.size = _as_size(n)
+        self.size = as_positive_int(n, "n")
 
     def __repr__(self):
         return f"Identity({self.size})"
@@ -302,7 +277,7 @@ class Zero(DisplacementOperator):
     """
 
     def __init__(self, n):
-        self.size = _as_size(n)
+        self.size = as_positive_int(n, "n")
 
     def __repr__(self):
         return f"Zero({self.size})"
@@ -378,10 +353,12 @@ def check_nonsingular(A: DisplacementOperator, B: DisplacementOperator):
     mu = B.eigenvalues()
     lam_b, mu_b = np.broadcast_arrays(lam[..., :, None], mu[..., None, :])
     distance = np.abs(lam_b - mu_b)
-    scale = max(1.0, float(np.max(np.abs(lam), initial=0.0)), float(np.max(np.abs(mu), initial=0.0)))
-    # Exact collisions come out at rounding level; genuine near-collisions are only ill-conditioned.
-    if distance.size and distance.min() <= 64 * np.finfo(float).eps * scale:
-        where = np.unravel_index(int(np.argmin(distance)), distance.shape)
+    # Exact collisions come out at rounding level *of the pair*: nodes 0.1 apart are distinct
+    # however large the other nodes are; genuine near-collisions are only ill-conditioned.
+    scale = np.maximum(np.abs(lam_b), np.abs(mu_b))
+    relative = distance - 64 * np.finfo(float).eps * scale
+    if relative.size and relative.min() <= 0:
+        where = np.unravel_index(int(np.argmin(relative)), relative.shape)
         i, j = int(where[-2]), int(where[-1])
         value = lam_b[where]
         value = value.real if abs(value.imag) < 1e-12 else value

@@ -9,7 +9,9 @@ r forward transforms between the two factors, one inverse at the end (the genera
 cached). A plain circulant side (e or f = 1, the default e) of 5-smooth size transforms at
 length n instead (a circular convolution needs no padding), so that side costs about half.
 Rectangular (m ≠ n): :math:`W = \sum_l C_e(g_l)\, T_{ef}\, C_f(J h_l)` with the fixed
-Toeplitz matrix :math:`T_{ef}` solving :math:`Z_e T - T Z_f = e_0 e_{n-1}^T`.
+Toeplitz matrix :math:`T_{ef}` solving :math:`Z_e T - T Z_f = e_0 e_{n-1}^T`, built in
+O(m + n) without overflow (:func:`_rectangular_core`); for the default pair (1, 0) it is a 0/1
+fold applied without FFTs.
 Hankel-like matrices are Toeplitz-like ones times the reversal: :math:`W = T J` with
 generators ``(G, H J)``.
 """
@@ -38,7 +40,7 @@ def default_shift_pair(m, n):
 
     Examples
     --------
-    >>> from ldr.toeplitz_like import default_shift_pair
+    >>> from ldr import default_shift_pair
     >>> default_shift_pair(4, 4), default_shift_pair(3072, 768)
     ((1.0, -1.0), (1.0, 0.0))
     """
@@ -65,26 +67,104 @@ def _transform_length(size, weight):
     return fft_length(size)
 
 
+def _split(z):
+    """Scalar ``z = c * 2**E`` with ``|c|`` in [0.5, 1) (``c = 0``, ``E = 0`` for ``z = 0``)."""
+    if z == 0:
+        return z * 0, 0
+    _, E = math.frexp(abs(z))
+    return z * math.ldexp(1.0, -E), E  # a power of two: exact
+
+
+def _renormalise(c, E):
+    """Arrays ``(c, E)`` standing for ``c * 2**E``, rescaled so that ``|c|`` is in [0.5, 1) (or 0)."""
+    _, shift = np.frexp(np.abs(c))
+    return c * np.ldexp(1.0, -shift), E + shift
+
+
+def _scaled_powers(z, k):
+    """``z**k`` for an integer array ``k >= 0``, as ``(c, E)`` with ``z**k = c * 2**E``.
+
+    Binary powering with a renormalisation after every product: nothing overflows or underflows
+    whatever ``|z|**k`` is (``2.0**1100`` overflows; ``exp(k log z)`` loses ``k |log z|`` ulps),
+    and the error is O(log2 k) roundings. ``0**0 = 1``.
+    """
+    dtype = complex if isinstance(z, complex) else float
+    base, base_exp = _split(dtype(z))
+    k = np.array(k, dtype=np.int64)
+    c = np.ones(k.shape, dtype=dtype)
+    E = np.zeros(k.shape, dtype=np.int64)
+    while k.any():
+        odd = (k & 1).astype(bool)
+        c, E = _renormalise(np.where(odd, c * base, c), np.where(odd, E + base_exp, E))
+        square, shift = _split(base * base)
+        base, base_exp = square, 2 * base_exp + shift
+        k = k >> 1
+    return c, E
+
+
+def _scaled_to_float(c, E):
+    """``c * 2**E`` as ordinary floats (overflow to inf / underflow to 0 only when the value does)."""
+    E = np.clip(E, -4000, 4000)  # beyond this the result is 0 or inf anyway; ldexp wants int32
+    if np.iscomplexobj(c):
+        return np.ldexp(c.real, E) + 1j * np.ldexp(c.imag, E)
+    return np.ldexp(c, E)
+
+
 @functools.lru_cache(maxsize=64)
 def _rectangular_core(m, n, e, f):
-    """First column and first row of T_ef (m×n), the solution of Z_e T - T Z_f = e_0 e_{n-1}^T.
+    r"""First column and first row of :math:`T_{ef}` (m×n), the solution of :math:`Z_e T - T Z_f = e_0 e_{n-1}^T`.
 
-    Telescoping with N = lcm(m, n) gives T = alpha^{-1} sum_k e^{k//m} f^{(N-1-k)//n}
-    E[k mod m, k mod n] with alpha = e^{N/m} - f^{N/n}; each entry of the first column and row
-    is hit by at most one k (Chinese remainders), so O(N) work suffices.
+    Derivation. Telescoping with :math:`N = \operatorname{lcm}(m, n)`, :math:`Z_e^N = e^{N/m} I`
+    and :math:`Z_f^N = f^{N/n} I`:
+
+    .. math::
+
+        (e^{N/m} - f^{N/n})\, T = Z_e^N T - T Z_f^N
+        = \sum_{k<N} Z_e^k (Z_e T - T Z_f) Z_f^{N-1-k}
+        = \sum_{k<N} e^{\lfloor k/m \rfloor} f^{\lfloor (N-1-k)/n \rfloor} E_{k \bmod m,\, k \bmod n},
+
+    because :math:`Z_e^k e_0 = e^{\lfloor k/m \rfloor} e_{k \bmod m}` and
+    :math:`e_{n-1}^T Z_f^{N-1-k} = f^{\lfloor (N-1-k)/n \rfloor} e_{k \bmod n}^T`. By the Chinese
+    remainder theorem entry (i, j) receives exactly one term when :math:`i \equiv j \pmod g`,
+    :math:`g = \gcd(m, n)`, and none otherwise: :math:`k = i + m s` with
+    :math:`s = \frac{j - i}{g} (m/g)^{-1} \bmod (n/g)`, so :math:`\lfloor k/m \rfloor = s`.
+    T is Toeplitz, so its first column and first row (m + n - 1 entries) are computed directly,
+    O(m + n) instead of the O(N) sum; the powers and :math:`\alpha = e^{N/m} - f^{N/n}` are kept
+    as mantissa and binary exponent (:func:`_scaled_powers`), so no intermediate overflows even
+    where :math:`|e|^{N/m}` is far outside the float range: an entry is inf only if it really
+    is. For the default pair (1, 0) every weight is 1 or 0 (:math:`0^b = 0` unless b = 0).
+
+    Returns read-only float64 (complex128 when e or f is complex) arrays ``(column, row)``.
     """
-    N = math.lcm(m, n)
-    k = np.arange(N)
-    dtype = complex if isinstance(e, complex) or isinstance(f, complex) else float
-    weights = np.power(dtype(e), k // m) * np.power(dtype(f), (N - 1 - k) // n)
-    alpha = dtype(e) ** (N // m) - dtype(f) ** (N // n)
-    column = np.zeros(m, dtype=dtype)
-    row = np.zeros(n, dtype=dtype)
-    on_column = k % n == 0
-    column[k[on_column] % m] = weights[on_column]
-    on_row = k % m == 0
-    row[k[on_row] % n] = weights[on_row]
-    return column / alpha, row / alpha
+    g = math.gcd(m, n)
+    N = m // g * n
+    n_g = n // g
+    inverse = pow(m // g % n_g, -1, n_g) if n_g > 1 else 0
+
+    def entries(i, j):
+        valid = (i - j) % g == 0
+        s = ((j - i) // g % n_g) * inverse % n_g  # floor(k / m), exact in int64 for n < 3e9
+        k = i + m * s
+        ca, Ea = _scaled_powers(e, s)
+        cb, Eb = _scaled_powers(f, (N - 1 - k) // n)
+        return valid, ca * cb, Ea + Eb
+
+    (cP,), (EP,) = _scaled_powers(e, np.array([N // m]))
+    (cQ,), (EQ,) = _scaled_powers(f, np.array([N // n]))
+    cP, EP, cQ, EQ = cP.item(), int(EP), cQ.item(), int(EQ)
+    top = max(EP if cP != 0 else EQ, EQ if cQ != 0 else EP)
+    alpha = cP * math.ldexp(1.0, max(EP - top, -2000)) - cQ * math.ldexp(1.0, max(EQ - top, -2000))
+    if alpha == 0:  # check_nonsingular refuses such pairs first
+        raise ValueError(f"e**(N/m) == f**(N/n) for m = {m}, n = {n}, e = {e}, f = {f}: singular pair")
+    alpha, E_alpha = _split(alpha)
+    E_alpha += top
+    out = []
+    for i, j in ((np.arange(m), np.zeros(m, dtype=np.int64)), (np.zeros(n, dtype=np.int64), np.arange(n))):
+        valid, c, E = entries(i, j)
+        values = np.where(valid, _scaled_to_float(c / alpha, E - E_alpha), 0)
+        values.flags.writeable = False  # shared by every caller of the lru_cache
+        out.append(values)
+    return tuple(out)
 
 
 class ToeplitzLike(LDRMatrix):
@@ -96,8 +176,10 @@ class ToeplitzLike(LDRMatrix):
     -----
     Square: :math:`W = (e-f)^{-1} \sum_l C_e(g_l) C_f(J h_l)`; ``W x`` and ``W^T x`` each take
     2r + 2 real FFTs of length ``next_fast_len(2n - 1)``, :math:`O(r n \log n)`; the r + 1
-    of a side with weight 1 have length n when n is 5-smooth (see ``_transform_length`` in this module).
-    Rectangular: :math:`W = \sum_l C_e(g_l) T_{ef} C_f(J h_l)`, 4r + 2 FFTs.
+    of a side with weight 1 have length n when n is 5-smooth (a circular convolution needs no padding).
+    Rectangular: :math:`W = \sum_l C_e(g_l) T_{ef} C_f(J h_l)`, 2r + 2 FFTs for the default
+    pair (1, 0) (:math:`T_{10}` is a 0/1 fold, O(m + n)), 2r + 4 for other pairs; building
+    :math:`T_{ef}` costs O(m + n) for every e, f.
     ``W^T x = J W' J x`` with the two factors applied in the opposite order.
 
     Examples
@@ -114,6 +196,7 @@ class ToeplitzLike(LDRMatrix):
         self.e, self.f = self.A.f, self.B.f
         m, n = self.shape
         self._square = m == n
+        self._core_is_fold = not self._square and (self.e, self.f) == (1, 0)
         # u = [r_{n-1}, ..., r_1, c_0, ..., c_{m-1}] when the matrix is a plain Toeplitz matrix
         # (set by ldr.toeplitz): products are then one convolution, 2 FFTs instead of 2r + 2 = 6.
         self._entries = None
@@ -122,12 +205,13 @@ class ToeplitzLike(LDRMatrix):
         """Keep the entries ``u`` (shape (..., m + n - 1)) of a plain Toeplitz matrix; returns self.
 
         ``u`` must describe the same matrix as the generators (``ldr.toeplitz`` builds both from
-        one column and row); the displacement, ``G`` and ``H`` are unchanged.
+        one column and row); the displacement, ``G`` and ``H`` are unchanged. Only NumPy
+        matrices keep them: their ``G``, ``H`` and ``u`` are frozen together. A torch matrix
+        follows in-place edits of ``G`` and ``H``, which a stored ``u`` would not see, so its
+        products take the rank-2 path from the generators.
         """
-        if self._bk.name == "numpy":
-            u = np.array(u)  # private read-only copy, as for G and H
-            u.flags.writeable = False
-        self._entries = u
+        if self._bk.cache_allowed(self.G, self.H):
+            self._entries = self._bk.freeze(u)
         return self
 
     def _insert_batch_axis(self):
@@ -228,7 +312,7 @@ class ToeplitzLike(LDRMatrix):
             spectra = {"G": sm.forward(G), "JH": sn.forward(JH)}
             if self._square:  # the factor 1/(e - f) once here, not on every product's output
                 spectra["G"] = spectra["G"] / (self.e - self.f)
-            if not self._square:
+            if not self._square and not self._core_is_fold:
                 column, row = _rectangular_core(m, n, self.e, self.f)
                 st = self._spectral(dtype, next_fast_len(m + n - 1))
                 # T t = (u * t)[n-1 : n-1+m] with u = [r_{n-1}, ..., r_1, c_0, ..., c_{m-1}];
@@ -242,6 +326,32 @@ class ToeplitzLike(LDRMatrix):
             return spectra
 
         return self._cached("spectra", dtype, build)
+
+    def _core_matvec(self, t, spectra):
+        r""":math:`T_{ef}\, t` along the last axis (n -> m) for a rectangular matrix.
+
+        For the default pair (1, 0), :math:`T[i, j] = 1` exactly when :math:`i \equiv j - n
+        \pmod m` (the only weights of :func:`_rectangular_core` that are not 0 are those with
+        :math:`k \ge N - n`, i.e. :math:`k = N - n + j`), so :math:`T t` folds t, zero-padded on
+        the left to a multiple L of m, into length m: O(m + n), no FFT. Other pairs: one
+        convolution with the entries of T, 2 FFTs of length ``next_fast_len(m + n - 1)``.
+        """
+        bk = self._bk
+        m, n = self.shape
+        if self._core_is_fold:
+            L = -(-n // m) * m
+            padded = bk.pad_last(t, L - n, 0)
+            return bk.sum(padded.reshape(tuple(padded.shape[:-1]) + (L // m, m)), -2)
+        st = self._spectral(t.dtype, next_fast_len(m + n - 1))
+        return st.inverse(spectra["T"] * st.forward(t))[..., n - 1 : n - 1 + m]
+
+    def _core_rmatvec(self, a, spectra):
+        r""":math:`T_{ef}^T a` along the last axis (m -> n); for (1, 0) a gather of entries :math:`(j - n) \bmod m`."""
+        m, n = self.shape
+        if self._core_is_fold:
+            return self._bk.take(a, (np.arange(n) - n) % m, axis=-1)
+        st = self._spectral(a.dtype, next_fast_len(m + n - 1))
+        return st.inverse(spectra["T^T"] * st.forward(a))[..., m - 1 : m - 1 + n]
 
     def _side(self, dtype, size, weight):
         """The transform pair of the C_weight products of one side (see :func:`_transform_length`)."""
@@ -279,8 +389,7 @@ class ToeplitzLike(LDRMatrix):
             acc = bk.sum(s["G"] * se.forward(t), -2)
             return self._wrap(se.inverse(acc), n, self.e)
         t = self._circulant_stage(s["JH"], bk.expand_dims(x, -2), n, self.f)
-        st = self._spectral(x.dtype, next_fast_len(m + n - 1))
-        middle = st.inverse(s["T"] * st.forward(t))[..., n - 1 : n - 1 + m]
+        middle = self._core_matvec(t, s)
         sm = self._side(x.dtype, m, self.e)
         return self._wrap(sm.inverse(bk.sum(s["G"] * sm.forward(middle), -2)), m, self.e)
 
@@ -297,8 +406,7 @@ class ToeplitzLike(LDRMatrix):
             acc = bk.sum(s["JH"] * sf.forward(t), -2)
             return bk.flip(self._wrap(sf.inverse(acc), n, self.f))
         a = self._circulant_stage(s["G"], bk.expand_dims(x, -2), m, self.e, reverse=True)
-        st = self._spectral(x.dtype, next_fast_len(m + n - 1))
-        middle = st.inverse(s["T^T"] * st.forward(a))[..., m - 1 : m - 1 + n]
+        middle = self._core_rmatvec(a, s)
         sn = self._side(x.dtype, n, self.f)
         acc = bk.sum(s["JH"] * sn.forward(bk.flip(middle)), -2)
         return bk.flip(self._wrap(sn.inverse(acc), n, self.f))
@@ -332,28 +440,21 @@ class HankelLike(LDRMatrix):
 
     def _setup(self):
         self.e, self.f = self.A.f, self.B.f
-        self._flipped = None  # (version of H, the Toeplitz-like W J built from it)
 
     def _toeplitz(self):
         """The Toeplitz-like ``W J`` with generators ``(G, H J)``, for the current values of H.
 
-        ``torch.flip`` copies, so a flip stored once would miss in-place updates of H (an
-        optimizer step) and, built under ``no_grad``, would cut H out of the graph: while a graph
-        is recorded it is flipped per product; otherwise it is rebuilt when H's version changes.
+        ``torch.flip`` copies, so it is flipped per product for torch (a stored flip would miss
+        in-place edits of H and, built under ``no_grad``, cut H out of the graph); a frozen
+        NumPy matrix keeps it with its other cached values.
         """
-        bk = self._bk
-        if bk.cache_allowed(*self._arrays()):
-            version = bk.version(self.H)
-            if self._flipped is None or self._flipped[0] != version:
-                self._flipped = (version, self._build_toeplitz())
-            return self._flipped[1]
-        return self._build_toeplitz()
+        return self._cached("toeplitz", None, self._build_toeplitz)
 
     def _build_toeplitz(self):
         T = ToeplitzLike._trusted(
             Shift(self.A.size, self.e), Shift(self.B.size, self.f), self.G, self._bk.flip(self.H)
         )
-        # Its cached spectra follow the versions of the user's G and H, not of the flipped copy.
+        # Its cached spectra follow the user's G and H, not the flipped copy.
         T._cache_sources = self._cache_sources
         return T
 
@@ -383,9 +484,13 @@ def toeplitz_like(G, H, e=None, f=None):
     Parameters
     ----------
     G : array, shape (..., m, r)
+        Left generator: the m×r factor of the displacement :math:`GH`. Leading axes are batch
+        axes and broadcast with those of ``H``.
     H : array, shape (..., r, n)
+        Right generator: the r×n factor (the HyDRA paper writes its transpose, n×r). r is the
+        displacement rank.
     e, f : float or complex, optional
-        Operator corners, e ≠ f. Default :func:`~ldr.toeplitz_like.default_shift_pair`: ``(1, -1)`` when m = n,
+        Operator corners, e ≠ f. Default :func:`~ldr.default_shift_pair`: ``(1, -1)`` when m = n,
         ``(1, 0)`` otherwise (never singular). A singular pair raises
         :class:`~ldr.SingularDisplacementError`.
 
@@ -396,6 +501,18 @@ def toeplitz_like(G, H, e=None, f=None):
     Notes
     -----
     Square: :math:`W = (e-f)^{-1}\sum_l C_e(g_l) C_f(J h_l)`, products in 2r + 2 FFTs.
+
+    See Also
+    --------
+    toeplitz : A plain Toeplitz matrix from its first column and row (rank 2 in this class).
+    circulant : A circulant matrix (rank 1 in this class).
+    hankel_like : The Hankel-like class, :math:`(Z_e, Z_f^T)`.
+    default_shift_pair : The default ``(e, f)``.
+
+    References
+    ----------
+    .. [1] V. Y. Pan, *Structured Matrices and Polynomials: Unified Superfast Algorithms*.
+           Birkhäuser/Springer, 2001.
 
     Examples
     --------
@@ -417,7 +534,11 @@ def hankel_like(G, H, e=1.0, f=0.0):
     Parameters
     ----------
     G : array, shape (..., m, r)
+        Left generator: the m×r factor of the displacement :math:`GH`. Leading axes are batch
+        axes and broadcast with those of ``H``.
     H : array, shape (..., r, n)
+        Right generator: the r×n factor (the HyDRA paper writes its transpose, n×r). r is the
+        displacement rank.
     e, f : float or complex
         Operator corners, e ≠ f; the default ``(1, 0)`` is nonsingular for every m, n.
 
@@ -428,6 +549,16 @@ def hankel_like(G, H, e=1.0, f=0.0):
     Notes
     -----
     Square: :math:`W = (e-f)^{-1}\sum_l C_e(g_l) C_f(h_l) J`; products cost 2r + 2 FFTs.
+
+    See Also
+    --------
+    hankel : A plain Hankel matrix from its first column and last row (rank 2 in this class).
+    toeplitz_like : The Toeplitz-like class; ``W`` is Hankel-like exactly when ``W J`` is Toeplitz-like.
+
+    References
+    ----------
+    .. [1] V. Y. Pan, *Structured Matrices and Polynomials: Unified Superfast Algorithms*.
+           Birkhäuser/Springer, 2001.
 
     Examples
     --------

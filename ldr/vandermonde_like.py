@@ -3,16 +3,28 @@ r"""Vandermonde-like matrices: :math:`\operatorname{diag}(v)\, W - W Z_f = G H`.
 .. math:: W = \sum_l \operatorname{diag}\!\big(g_l \oslash (v^n - f)\big)\, V(v)\, C_f(J h_l),
 
 with :math:`V(v)_{ij} = v_i^j`. The f-circulant factors cost r + 1 FFTs; the evaluation at the
-nodes is one GEMM with the materialised :math:`V` (:math:`O(r m n)`), which is stable, unlike
-superfast multipoint evaluation (see :doc:`/theory/stability`).
+nodes streams row tiles of the (row-normalised, accurately computed) power matrix through one
+GEMM each (``ldr.node_kernels``): :math:`O(r m n)` time, :math:`O((m + n) r)` storage, no
+m×n cache. ``method="fast"`` (or ``"auto"`` from n = 2048) evaluates at the nodes through the
+Vandermonde-to-Cauchy identity and the error-controlled treecode of ``ldr.fast_cauchy``
+instead of superfast multipoint evaluation, which is unstable (see :doc:`/theory/stability`);
+the kernels are derived in :doc:`/theory/node_kernels`.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from .backends import get_backend
+from .cauchy_like import check_method, crossover
+from .fast_cauchy import VandermondePlan, default_tol
 from .krylov import Spectral, fft_length, fold
 from .ldrmatrix import LDRMatrix
+from .node_kernels import NodePowers, row_tiles, streamed_matvec, streamed_rmatvec, vandermonde_scales, wide_dtype
 from .operators import Diagonal, Shift
 from .validation import generator_sizes
+
+_NUMPY_BK = get_backend(np.zeros(1))
 
 __all__ = ["VandermondeLike", "vandermonde_like"]
 
@@ -22,10 +34,23 @@ class VandermondeLike(LDRMatrix):
 
     Notes
     -----
-    Requires :math:`v_i^n \ne f` for all i (with f = 0: no zero node). ``W x``: r f-circulant
-    products (r + 1 FFTs), one GEMM with :math:`V(v)` and a row scaling; ``W^T x`` uses the
-    power sums :math:`V^T z` and transposed f-circulant products. Keep :math:`|v_i| \le 1`:
-    larger nodes overflow like :math:`|v|^{n-1}`.
+    Requires :math:`v_i^n \ne f` for all i (with f = 0: no zero node). Stores only the
+    generators and the nodes, :math:`O((m + n) r)` numbers; nothing of size m×n is cached.
+    ``W x``: r f-circulant products (r + 1 FFTs of length about 2n), then the power matrix
+    applied in streamed row tiles, one GEMM per tile for the whole batch: :math:`O(r m n)` time,
+    :math:`O((m + n) r)` memory plus a tile. ``W^T x`` uses the power sums :math:`V^T z` (same
+    tiles) and transposed f-circulant products. ``dense()`` builds each row of
+    :math:`V C_f(J h_l)` by one FFT, :math:`O(r m n \log n)`. With ``method="fast"`` (see
+    :func:`ldr.vandermonde_like`) ``W x`` costs :math:`O(r (m + n) p \log(m + n))` to a
+    tolerance ``tol``.
+
+    Powers are accurate to a few ulps for every n (no running product) and rows with
+    :math:`|v_i| > 1` are normalised by :math:`v_i^{n-1}`, so a product overflows only where
+    W has entries beyond the dtype's range. The row scales :math:`g_l/(v^n - f)` are formed in
+    float64; when they are not finite (:math:`v_i^n - f` underflows to 0, e.g. f = 0 and a node
+    of modulus 0.01 at n = 200) the constructor raises: such a W with a Sylvester generator of
+    ordinary size has entries near :math:`|v_i|^{-n}`. :func:`ldr.vandermonde` avoids the issue
+    by storing the Krylov form (row scales 1).
 
     Examples
     --------
@@ -37,15 +62,51 @@ class VandermondeLike(LDRMatrix):
     True
     """
 
-    def __init__(self, A, B, G, H):
+    #: Krylov row scales :math:`\tilde G = G \oslash (v^n - f)` (..., m, r) when built by
+    #: :meth:`_from_krylov`; ``None`` when the scales are derived from ``G``.
+    _krylov_G = None
+
+    #: Product method ("auto", "exact" or "fast") and the fast path's tolerance (None: by dtype).
+    method = "auto"
+    tol = None
+
+    def __init__(self, A, B, G, H, method="auto", tol=None):
         super().__init__(A, B, G, H)
+        self.method, self.tol = check_method(method, tol)
+        bk = self._bk
         n = self.shape[1]
-        scale = self._bk.to_numpy(self.v).astype(complex) ** n - self.f
-        if (scale == 0).any():
+        v = np.asarray(bk.to_numpy(self.v))
+        powers = NodePowers(_NUMPY_BK, v.astype(complex if (np.iscomplexobj(v) or isinstance(self.f, complex)) else float))
+        compute = np.dtype(bk.dtype_name(self._compute_dtype()[1]).replace("torch.", ""))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            scales = vandermonde_scales(powers, n, self.f, G=np.asarray(bk.to_numpy(self.G))).astype(compute)
+        if not np.isfinite(scales).all():
             raise ValueError(
-                f"`v` has nodes with v**n - f == 0 in floating point (n = {n}, f = {self.f}): "
-                "v**n underflows; use nodes nearer the unit circle or f != 0"
+                f"`v`: the row scales G / (v**n - f) of this Vandermonde-like matrix are not finite in "
+                f"{compute} (n = {n}, f = {self.f}): v**n - f underflows, so W has entries beyond the "
+                "dtype's range; use nodes nearer the unit circle, f != 0, or the Krylov form "
+                "(ldr.vandermonde builds the classic matrix this way)"
             )
+
+    @classmethod
+    def _from_krylov(cls, v, row_scales, H, B):
+        r"""From nodes v (..., m), Krylov row scales :math:`\tilde G` (..., m, r), H (..., r, n), B = Shift(n, f).
+
+        :math:`W = \sum_l \operatorname{diag}(\tilde g_l) V(v) C_f(J h_l)`; the Sylvester generator
+        ``G`` = :math:`\tilde G \circ (v^n - f)` is formed (with accurate powers) for the
+        displacement equation only. Nothing is divided by :math:`v^n - f`. Trusted input.
+        """
+        self = object.__new__(cls)
+        bk = get_backend(row_scales, H, v)
+        self._krylov_G = row_scales
+        wide = wide_dtype(bk, bk.dtype_kind(row_scales.dtype) == "c" or bk.dtype_kind(v.dtype) == "c" or isinstance(B.f, complex))
+        shifted = _accurate_power(bk, bk.cast(v, wide), B.size) - B.f
+        target = row_scales.dtype
+        if bk.dtype_kind(shifted.dtype) == "c" and bk.dtype_kind(target) != "c":
+            target = bk.complex_dtype(bk.compute_dtype(target))
+        G = bk.cast(row_scales, target) * bk.expand_dims(bk.cast(shifted, target), -1)
+        self._init_trusted(Diagonal(v), B, G, H, bk)
+        return self
 
     def _setup(self):
         self.f = self.B.f
@@ -57,45 +118,143 @@ class VandermondeLike(LDRMatrix):
     def _repr_items(self):
         return (("f", self.f),)
 
+    def _cache_sources(self):
+        if self._krylov_G is not None:
+            return [self._krylov_G, self.H, self.v]
+        return self._arrays()
+
+    def _insert_batch_axis(self):
+        bk = self._bk
+        if self._krylov_G is None:
+            out = super()._insert_batch_axis()
+        else:
+            out = type(self)._from_krylov(
+                bk.expand_dims(self.v, -2), bk.expand_dims(self._krylov_G, -3), bk.expand_dims(self.H, -3), self.B
+            )
+        out.method, out.tol = self.method, self.tol
+        return out
+
+    # -- the fast path (Vandermonde -> Cauchy, then the treecode) -----------------------------------
+    def _fast_plan(self, dtype):
+        bk = self._bk
+        if self.v.ndim > 1 and bk.prod(self.v.shape[:-1]) > 1:
+            return "the nodes have batch axes (one tree per node set)"
+        if bk.requires_grad(self.v):
+            return "autograd records the nodes (the fast path does not differentiate the tree)"
+        tol = self.tol if self.tol is not None else default_tol(bk.dtype_name(bk.real_dtype(dtype)))
+        if not bk.cache_allowed(self.v):
+            self._vplans = {}
+        plans = self.__dict__.setdefault("_vplans", {})
+        if tol not in plans:
+            vplan = VandermondePlan(np.asarray(bk.to_numpy(self.v)).reshape(-1), self.shape[1], tol)
+            plans[tol] = vplan.reason if vplan.plan is None else vplan
+        return plans[tol]
+
+    def _choose_fast(self, dtype):
+        if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype)):
+            return None
+        if self.method == "auto" and getattr(self._bk.device(self.v), "type", "cpu") != "cpu":
+            return None  # the plan needs a host copy of tensor nodes per product: a sync on a GPU
+        plan = self._fast_plan(dtype)
+        if isinstance(plan, str):
+            if self.method == "fast":
+                raise ValueError(f"method='fast' is not available for this Vandermonde-like matrix: {plan}")
+            return None
+        return plan
+
+    def _fast_matvec(self, vplan, x, t):
+        r"""``W x`` from t_l = C_f(J h_l) x by the identity of ``VandermondePlan``, in complex arithmetic."""
+        bk = self._bk
+        n = self.shape[1]
+        cdtype = bk.complex_dtype(x.dtype)
+        like = x
+        twist = bk.asarray(vplan.twist, dtype=cdtype, like=like)
+        weights = bk.asarray(vplan.omega / vplan.fprime, dtype=cdtype, like=like)
+        z = bk.ifft(bk.cast(t, cdtype) * twist, n) * weights  # (omega / (n f')) o V(omega) t
+        lead = z.shape[:-1]
+        y = bk.swapaxes(vplan.plan.apply(bk, bk.swapaxes(z.reshape((-1, n)), 0, 1)), 0, 1).reshape(lead + (self.shape[0],))
+        # Row factors: Krylov scales times (v^n - f'), formed in float64 (|v| <= 1: no overflow).
+        wide = wide_dtype(bk, True)
+        shift = bk.asarray(vplan.vn - vplan.fprime, dtype=wide, like=like)
+        if self._krylov_G is not None:
+            scales = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2) * shift
+        else:
+            denominator = bk.asarray(vplan.vn - self.f, dtype=wide, like=like)
+            scales = bk.swapaxes(bk.cast(self.G, wide), -1, -2) * (shift / denominator)
+        out = bk.sum(bk.cast(scales, cdtype) * y, -2)
+        return out if bk.dtype_kind(x.dtype) == "c" else bk.real(out)
+
     def _factors(self, dtype):
-        """Cached V(v) (..., m, n), the row scales d = G / (v^n - f) (..., r, m), spectra of J h_l."""
+        """(powers of the nodes (O(m), wide dtype), row scales s (..., r, m) in ``dtype``, spectra of J h_l)."""
 
         def build():
             bk = self._bk
             n = self.shape[1]
-            v = self._cast(self.v, dtype)
-            sp = Spectral(bk, fft_length(n), bk.dtype_kind(dtype) == "c")
-            return bk.vander(v, n), self._row_scales(v, dtype), sp.forward(bk.flip(self._cast(self.H, dtype)))
+            complex_data = bk.dtype_kind(dtype) == "c"
+            wide = wide_dtype(bk, complex_data)
+            powers = NodePowers(bk, _flat_nodes(bk, bk.cast(self.v, wide)))
+            if self._krylov_G is not None:
+                scales = vandermonde_scales(powers, n, self.f, krylov_G=bk.cast(self._krylov_G, wide))
+            else:
+                scales = vandermonde_scales(powers, n, self.f, G=bk.cast(self.G, wide))
+            sp = Spectral(bk, fft_length(n), complex_data)
+            return powers, bk.cast(scales, dtype), sp.forward(bk.flip(self._cast(self.H, dtype)))
 
         return self._cached("factors", dtype, build)
 
-    def _row_scales(self, v, dtype):
-        """d_l = g_l / (v^n - f), shape (..., r, m): the diagonal factors of the Krylov form.
-
-        A hook: ``ldr.nn`` overrides it to use learned scales directly, never dividing by
-        v^n - f (which underflows for |v| < 1, f = 0; see :doc:`/theory/stability`).
-        """
-        bk = self._bk
-        scale = v ** self.shape[1] - self.f
-        return bk.swapaxes(self._cast(self.G, dtype), -1, -2) / bk.expand_dims(scale, -2)
+    def _power_tiles(self, powers, dtype):
+        n = self.shape[1]
+        return lambda i0, i1: powers.tile(i0, i1, n, dtype)
 
     def _matvec(self, x):
         bk = self._bk
-        n = self.shape[1]
-        V, d, JH = self._factors(x.dtype)
+        m, n = self.shape
+        powers, scales, JH = self._factors(x.dtype)
         sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
         t = fold(sp.inverse(JH * bk.expand_dims(sp.forward(x), -2)), n, self.f, bk)  # (..., r, n)
-        return bk.sum(d * bk.matmul(t, bk.swapaxes(V, -1, -2)), -2)
+        vplan = self._choose_fast(x.dtype)
+        if vplan is not None:
+            return self._fast_matvec(vplan, x, t)
+        Pt = streamed_matvec(bk, t, self._power_tiles(powers, x.dtype), (powers.logc,), m)  # (..., r, m)
+        return bk.sum(scales * Pt, -2)
 
     def _rmatvec(self, x):
         bk = self._bk
         n = self.shape[1]
-        V, d, JH = self._factors(x.dtype)
+        powers, scales, JH = self._factors(x.dtype)
         sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
-        power_sums = bk.matmul(d * bk.expand_dims(x, -2), V)  # (..., r, n) = V^T (d_l o x)
+        power_sums = streamed_rmatvec(bk, scales * bk.expand_dims(x, -2), self._power_tiles(powers, x.dtype), (powers.logc,), n)
         # C_f(J h)^T a = J C_f(J h) J a, summed over l in the frequency domain.
         acc = bk.sum(JH * sp.forward(bk.flip(power_sums)), -2)
         return bk.flip(fold(sp.inverse(acc), n, self.f, bk))
+
+    def _dense(self, dtype):
+        r"""Row tiles of :math:`\sum_l \operatorname{diag}(s_l) P C_f(J h_l)`; row i of
+        :math:`P C_f(u)` is :math:`J C_f(u) J p_i` (f-circulants are persymmetric): one FFT per row."""
+        bk = self._bk
+        m, n = self.shape
+        powers, scales, JH = self._factors(dtype)
+        sp = Spectral(bk, fft_length(n), bk.dtype_kind(dtype) == "c")
+        spectra = bk.expand_dims(JH, -2)  # (..., r, 1, F)
+        rows = []
+        for i0, i1 in row_tiles(m, 2 * sp.length * max(self.rank, 1)):
+            P = powers.tile(i0, i1, n, dtype)  # (..., tm, n)
+            R = bk.flip(fold(sp.inverse(spectra * bk.expand_dims(sp.forward(bk.flip(P)), -3)), n, self.f, bk))
+            rows.append(bk.sum(bk.expand_dims(scales[..., i0:i1], -1) * R, -3))
+        return rows[0] if len(rows) == 1 else bk.concatenate(rows, axis=-2)
+
+
+def _flat_nodes(bk, v):
+    """Nodes without (size-1) batch axes as a vector: their tiles then fold into one GEMM."""
+    return v.reshape(v.shape[-1:]) if v.ndim > 1 and bk.prod(v.shape[:-1]) == 1 else v
+
+
+def _accurate_power(bk, v, n):
+    """:math:`v^n` to a few ulps (exp of n log v in the dtype of v, exact 0), no running product."""
+    powers = NodePowers(bk, v)
+    c_n = powers.scalar_power(n)
+    # Rows with |v| > 1 hold c = 1/v.
+    return bk.where(powers.big, 1.0 / bk.where(powers.big, c_n, 1.0), c_n)
 
 
 LDRMatrix._pairs.append(
@@ -103,17 +262,32 @@ LDRMatrix._pairs.append(
 )
 
 
-def vandermonde_like(G, H, v, f=0.0):
+def vandermonde_like(G, H, v, f=0.0, method="auto", tol=None):
     r"""Vandermonde-like matrix with :math:`\operatorname{diag}(v) W - W Z_f = G H`.
 
     Parameters
     ----------
     G : array, shape (..., m, r)
+        Left generator: the m×r factor of the displacement :math:`GH`. Leading axes are batch
+        axes and broadcast with those of ``H``.
     H : array, shape (..., r, n)
+        Right generator: the r×n factor (the HyDRA paper writes its transpose, n×r). r is the
+        displacement rank.
     v : array, shape (..., m)
         The nodes; :math:`v_i^n \ne f` is required (f = 0: no zero node).
     f : float or complex, default 0.0
         Corner of :math:`Z_f` (the HyDRA paper uses :math:`Z_0`).
+    method : {"auto", "exact", "fast"}, default "auto"
+        How ``W x`` multiplies by :math:`V(v)`. ``"exact"``: streamed power tiles,
+        :math:`O(r m n)`. ``"fast"``: the Vandermonde-to-Cauchy identity and the treecode
+        (:doc:`/theory/node_kernels`), :math:`O(r (m + n) p \log(m + n))`; it needs unbatched
+        nodes in the closed unit disc, at least 0.1 (in :math:`|v_i^n - f'|`) from the n-th roots
+        of some :math:`f' \in \{1, -1, i, -i\}`, and nodes that autograd does not record (else
+        ValueError). ``"auto"``: fast where available, on the CPU, from ``min(m, n) >= 2048``.
+        ``W^T x`` and ``dense()`` are always exact.
+    tol : float, optional
+        Fast-path accuracy relative to :math:`\|V(v)\|\,\|t\|` per rank term; default 1e-12
+        (float64/complex128) or 1e-5 (float32/complex64).
 
     Returns
     -------
@@ -121,8 +295,23 @@ def vandermonde_like(G, H, v, f=0.0):
 
     Notes
     -----
-    :math:`W = \sum_l \operatorname{diag}(g_l \oslash (v^n - f)) V(v) C_f(J h_l)`;
-    products cost :math:`O(r n \log n + r m n)`.
+    :math:`W = \sum_l \operatorname{diag}(g_l \oslash (v^n - f)) V(v) C_f(J h_l)`. Storage
+    :math:`O((m + n) r)` (no m×n cache); products cost :math:`O(r n \log n + r m n)` time and
+    :math:`O((m + n) r)` memory plus one streamed tile; ``dense()`` costs
+    :math:`O(r m n \log n)`. Powers are accurate to a few ulps in every dtype and nodes with
+    :math:`|v_i| > 1` are normalised so nothing overflows unless W does; the row scales
+    :math:`g_l / (v^n - f)` must be finite in the compute dtype (else ValueError: with f = 0 and
+    tiny nodes W is not representable from such a G). See :doc:`/theory/node_kernels`.
+
+    See Also
+    --------
+    vandermonde : The classic Vandermonde matrix (rank 1 in this class).
+    ldr.nn.LDRLinear : A trainable layer of this class (``structure="vandermonde_like"``).
+
+    References
+    ----------
+    .. [1] V. Y. Pan, *Structured Matrices and Polynomials: Unified Superfast Algorithms*.
+           Birkhäuser/Springer, 2001.
 
     Examples
     --------
@@ -135,4 +324,4 @@ def vandermonde_like(G, H, v, f=0.0):
     True
     """
     m, n = generator_sizes(G, H)
-    return VandermondeLike(Diagonal(v), Shift(n, f), G, H)
+    return VandermondeLike(Diagonal(v), Shift(n, f), G, H, method=method, tol=tol)

@@ -30,6 +30,7 @@ __all__ = [
     "seeds",
     "shift_roots",
     "spectral_gap",
+    "square_case_params",
 ]
 
 SIZES = (1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 32)
@@ -179,3 +180,20 @@ def case_params(draw, structure, dtypes=all_dtypes, batched=True, max_size=None)
         batch_h=batch_h,
         seed=draw(seeds),
     )
+
+
+@st.composite
+def square_case_params(draw, structure, dtypes=all_dtypes, batched=True, max_size=None):
+    """:func:`case_params` with n = m (the solvers of issue 17), shift pairs valid for m×m.
+
+    A ``low_rank`` case draws r from 1..m+1 so that both the singular (r < n) and the
+    solvable (r >= n) branches occur.
+    """
+    params = draw(case_params(structure, dtypes=dtypes, batched=batched, max_size=max_size))
+    m = params.m
+    e, f = params.e, params.f
+    if structure in SHIFT_PAIR_STRUCTURES:
+        growth = MAX_CLASSIC_GROWTH if structure in CLASSIC else None
+        e, f = draw(st.sampled_from(pairs_for(m, m, growth)))
+    r = draw(st.integers(1, m + 1)) if structure == "low_rank" else params.r
+    return dataclasses.replace(params, n=m, e=e, f=f, r=r)

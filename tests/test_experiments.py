@@ -113,7 +113,10 @@ def test_learning_rates_come_from_the_validation_sweep(tiny_run):
 def test_markdown_table_and_plots(tiny_run):
     settings, out, records, lines = tiny_run
     md = (out / "results.md").read_text()
-    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| run")]
+    main_table, paired = md.split("Paired differences")
+    rows = [line for line in main_table.splitlines() if line.startswith("| ") and not line.startswith("| run")]
+    paired_rows = [line for line in paired.splitlines() if line.startswith("| ") and not line.startswith("| a |")]
+    assert any(row.startswith("| hydra_vandermonde_like_P64 | lora_r") for row in paired_rows)
     assert [row.split("|")[1].strip() for row in rows] == [r["run"] for r in records]
     assert "test n" in md and "torch " + torch.__version__ in md
     for name in ("accuracy_vs_params.png", "accuracy_vs_fixed_ratio.png"):
@@ -130,10 +133,67 @@ def test_runs_leave_the_backbone_untouched(tiny_backbone, tiny_run):
 def test_method_grid_quick_preset():
     grid = run.method_grid(run.PRESETS["quick"])
     names = [m.name for m in grid]
-    assert names[:6] == ["head", "lora_r1", "lora_r2", "lora_r4", "ldr_circulant", "ldr_toeplitz_like"]
-    assert names[-2:] == ["hydra_toeplitz_P768_fr0.5", "hydra_toeplitz_P768_fr0.9"]
+    assert names == ["head", "lora_r1", "hydra_toeplitz_P768", "hydra_vandermonde_like_P768"]
     assert all(m.config.k == 4 for m in grid if isinstance(m.config, hydra.HydraConfig))
-    assert all(m.config.target_modules == ["query", "value", "q_proj", "v_proj"] for m in grid if m.config is not None)
+    assert len(run.PRESETS["quick"]["seeds"]) >= 3
+
+
+def test_method_grid_full_preset():
+    grid = run.method_grid(run.PRESETS["full"])
+    names = [m.name for m in grid]
+    assert names[:5] == ["head", "lora_r1", "lora_r2", "lora_r4", "lora_r8"]
+    assert "hydra_vandermonde_like_P768_fr0.9" in names and "hydra_cauchy_like_P3072" in names
+
+
+def test_matched_budgets_in_the_quick_preset():
+    """LoRA r = 1 and HyDRA P = 768 train the same number of adapter numbers on MiniLM's 384x384 q/v."""
+    from transformers import BertConfig, BertModel
+
+    settings = run.PRESETS["quick"]
+    config = BertConfig(vocab_size=16, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=32)
+    counts = {}
+    for m in run.method_grid(settings)[1:]:
+        torch.manual_seed(0)
+        model = BertModel(config)
+        hydra.inject(model, m.config)
+        counts[m.name] = hydra.report(model).adapter_trainable
+    assert set(counts.values()) == {4 * 768}, counts  # q and v of the top two layers
+
+
+def test_prefix_cache_reproduces_the_full_model(tiny_backbone):
+    model, tokenizer = tiny_backbone
+    settings = dict(max_length=12, batch_size=4, frozen_layers=1)
+    texts = ["good film", "the plot was very dull and weak", "a", "lovely actor and story"]
+    prefix = run.PrefixCache(model, tokenizer, 1, 12)
+    from hydra.experiments import data
+
+    inputs = data.tokenize(tokenizer, texts, 12)
+    with torch.no_grad():
+        full = run._features(model, inputs)
+        cached = run._features(model, prefix.batch(texts), 1)
+        again = run._features(model, prefix.batch(texts[::-1]), 1).flip(0)  # other padding, same states
+    torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(again, full, rtol=1e-5, atol=1e-6)
+    run._check_prefix(model, tokenizer, prefix, {"train": (texts, [0, 1, 0, 1])}, settings)
+    with pytest.raises(ValueError, match="frozen_layers"):
+        run.PrefixCache(model, tokenizer, 2, 12)
+
+
+def test_paired_comparisons_use_the_same_seeds():
+    rec = lambda run_name, fam, seed, acc, hits: {"run": run_name, "method": fam, "family": fam, "seed": seed, "config": None,
+                                                 "params_adapter": 0 if fam == "head" else 768, "params_trainable": 1,
+                                                 "params_fixed": 0, "lr": 0.0, "val_acc": acc, "test_acc": acc,
+                                                 "test_n": 4, "wall_s": 1.0, "test_hits": hits}
+    records = [rec("head", "head", s, 0.5, "1100") for s in (0, 1, 2)]
+    records += [rec("lora_r1", "lora", s, a, h) for s, a, h in ((0, 0.75, "1110"), (1, 0.5, "1100"), (2, 0.75, "1101"))]
+    records += [rec("hydra_toeplitz_P768", "hydra", s, a, h) for s, a, h in ((0, 1.0, "1111"), (1, 0.75, "1110"), (2, 0.75, "1110"))]
+    pairs = {(c["a"], c["b"]): c for c in run.paired_comparisons(records)}
+    c = pairs[("hydra_toeplitz_P768", "lora_r1")]
+    assert c["seeds"] == 3 and c["wins"] == 2 and abs(c["diff"] - 0.5 / 3) < 1e-12
+    # per-seed differences 0.25, 0.25, 0: mean 1/6, sd 0.1443, t(0.975, 2) = 4.303
+    assert abs(c["diff_ci"] - 4.302652729911275 * 0.14433756729740643 / 3 ** 0.5) < 1e-9
+    assert c["boot_lo"] <= c["diff"] <= c["boot_hi"]
+    assert pairs[("lora_r1", "head")]["diff"] > 0
 
 
 def test_paper_preset_names_what_is_missing(tmp_path, capsys):
@@ -181,3 +241,27 @@ def test_paper_preset_runs_on_a_tiny_vit_and_fake_cifar(tmp_path):
     adapted = [r for r in records if r["config"] is not None]
     assert all(r["params_adapter"] > 0 for r in adapted)
     assert (tmp_path / "out" / "accuracy_vs_params.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_further_seeds_reuse_the_sweep_and_combine(tiny_backbone, tiny_run, tmp_path):
+    """A second process runs seed 1 with the first run's learning rates; --combine merges both."""
+    settings, out, records, _ = tiny_run
+    more = dict(settings, seeds=[1], lr_sweep_from=str(out / "lr_sweep.jsonl"), lora_ranks=[1], ldr_structures=[],
+                hydra_structures=["vandermonde_like"], pool_sizes=[64], fixed_ratios=[])
+    data = run.synthetic_dataset(settings["n_train"], settings["n_val"], settings["n_test"], seed=0)
+    second = run.run_experiments(more, tmp_path / "seed1", backbone=tiny_backbone, dataset=data, progress=False,
+                                 log=lambda line: None)
+    first_lrs = {r["family"]: r["lr"] for r in records}
+    assert all(r["lr"] == first_lrs[r["family"]] and r["head_lr"] == records[0]["head_lr"] for r in second)
+    assert (tmp_path / "seed1" / "lr_sweep.jsonl").read_text() == (out / "lr_sweep.jsonl").read_text()
+    merged = run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "merged", [out, tmp_path / "seed1"],
+                              log=lambda line: None)
+    assert len(merged) == len(records) + len(second)
+    assert {(r["run"], r["seed"]) for r in merged} == {(r["run"], r["seed"]) for r in records + second}
+    md = (tmp_path / "merged" / "results.md").read_text()
+    assert "| hydra_vandermonde_like_P64 | lora_r1 |" in md  # paired on seed 1, the seed both runs have
+    bad = dict(second[0], lr=second[0]["lr"] * 2 if second[0]["lr"] else 1.0, run="lora_r1", family="lora", seed=5)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(ValueError, match="disagree on the lora learning rate"):
+        run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "m2", [out, tmp_path / "bad"], log=lambda line: None)

@@ -52,6 +52,28 @@ def _krylov(Z, v):
     return np.stack(cols, axis=1)
 
 
+def _unit_circle_nodes(bm):
+    """exp(iπ(2i+1)/bm) for i < ⌈bm/2⌉: one node per conjugate pair, then −1 when bm is odd."""
+    return np.exp(1j * np.pi * (2 * np.arange(bm - bm // 2) + 1) / bm)
+
+
+def _unit_circle_shift(bm, bn):
+    """f in (1, −1) farthest from every w_i^bn (ties: 1), by brute force."""
+    powers = _unit_circle_nodes(bm) ** bn
+    return max((1.0, -1.0), key=lambda f: (np.min(np.abs(powers - f)), f))
+
+
+def _rotation_operator(bm):
+    """The real A of a Vandermonde-like block: rotations by arg w_i on rows (i, p + i), then −1."""
+    w, p = _unit_circle_nodes(bm), bm // 2
+    A = np.zeros((bm, bm))
+    A[:p, :p] = A[p : 2 * p, p : 2 * p] = np.diag(w.real[:p])
+    A[:p, p : 2 * p], A[p : 2 * p, :p] = -np.diag(w.imag[:p]), np.diag(w.imag[:p])
+    if bm % 2:
+        A[-1, -1] = -1.0
+    return A
+
+
 def _oracle_block(structure, gens, p, q, bm, bn):
     if structure == "toeplitz":
         t = gens["t"][p, q]
@@ -60,12 +82,14 @@ def _oracle_block(structure, gens, p, q, bm, bn):
     if structure == "low_rank":
         return G @ H
     if structure == "cauchy_like":
-        v, u = 2.0 * np.arange(bm), 2.0 * np.arange(bn) + 1.0
+        v, u = np.arange(bm), np.arange(bn) + 0.5
         return (G @ H) / (v[:, None] - u[None, :])
     if structure == "vandermonde_like":
-        v = np.cos(np.pi * (2 * np.arange(bm) + 1) / (2 * bm))
-        V = np.vander(v, bn, increasing=True)
-        return sum(np.diag(G[:, l]) @ V @ _krylov(_shift(bn, 0.0), H[l, ::-1]) for l in range(G.shape[1]))
+        w, f, p = _unit_circle_nodes(bm), _unit_circle_shift(bm, bn), bm // 2
+        V = np.vander(w, bn, increasing=True)
+        g = np.concatenate([G[:p] + 1j * G[p : 2 * p], G[2 * p :]])  # a pair's rows: Re, Im of g~
+        Y = sum(np.diag(g[:, l]) @ V @ _krylov(_shift(bn, f), H[l, ::-1]) for l in range(G.shape[1]))
+        return np.concatenate([Y.real[:p], Y.imag[:p], Y.real[p:]])
     if structure == "toeplitz_like":
         e, f = (1.0, -1.0) if bm == bn else (1.0, 0.0)
         return scipy.linalg.solve_sylvester(_shift(bm, e), -_shift(bn, f), G @ H)
@@ -110,17 +134,34 @@ def test_delta_weight_matches_dense_oracle_on_both_paths(structure, m, n, k):
     _assert_close(fast, expected, 1e-12, f"{structure} fft path")
 
 
-def test_vandermonde_krylov_form_is_vandermonde_like():
-    """The Krylov form satisfies diag(v) W - W Z_0 = (g ⊙ v^n) h^T (checked with a Sylvester solve)."""
-    layer = _layer("vandermonde_like", 8, 8, 2, rank=1)
+@pytest.mark.parametrize("bm, bn", [(4, 4), (5, 3), (3, 4), (6, 9)])
+def test_vandermonde_block_is_real_and_displacement_structured(bm, bn):
+    """A W - W Z_f = G' H with the real rotation operator A and G' the real rows of g~ (w^bn - f)."""
+    layer = _layer("vandermonde_like", 2 * bm, 2 * bn, 2, rank=1)
     _perturb(layer)
     gens = {key: v.detach().double().numpy() for key, v in layer.block_generators().items()}
-    bm = bn = 4
-    v = np.cos(np.pi * (2 * np.arange(bm) + 1) / (2 * bm))
-    G, H = gens["G"][1, 0], gens["H"][1, 0]
+    G, H, p = gens["G"][1, 0], gens["H"][1, 0], bm // 2
+    w, f = _unit_circle_nodes(bm), _unit_circle_shift(bm, bn)
+    g = np.concatenate([G[:p] + 1j * G[p : 2 * p], G[2 * p :]]) * (w**bn - f)[:, None]
+    generator = np.concatenate([g.real[:p], g.imag[:p], g.real[p:]]) @ H
     W = _oracle_block("vandermonde_like", gens, 1, 0, bm, bn)
-    generator = (G * (v**bn)[:, None]) @ H
-    _assert_close(scipy.linalg.solve_sylvester(np.diag(v), -_shift(bn, 0.0), generator), W, 1e-10, "Sylvester")
+    assert np.min(np.abs(w**bn - f)) > 0.4  # the pair (A, Z_f) is far from singular
+    _assert_close(scipy.linalg.solve_sylvester(_rotation_operator(bm), -_shift(bn, f), generator), W, 1e-10, "Sylvester")
+
+
+@pytest.mark.parametrize("block", [191, 192, 193])
+@pytest.mark.parametrize("dtype, threshold", [(torch.float64, 1e-8), (torch.float32, 1e-5)])
+def test_vandermonde_blocks_have_full_numerical_rank(block, dtype, threshold):
+    """A random rank-1 block has full numerical rank (the old Chebyshev nodes gave 41 of 192)."""
+    structure = hydra.blocks.block_structure("vandermonde_like", block, block, 1)
+    rng = np.random.default_rng(block)
+    G = torch.as_tensor(rng.standard_normal((1, 1, block, 1)), dtype=dtype)
+    H = torch.as_tensor(rng.standard_normal((1, 1, 1, block)), dtype=dtype)
+    fixed = {k: v.to(dtype) for k, v in structure.buffers().items()}
+    s = torch.linalg.svdvals(structure.dense(G, H, fixed)[0, 0].double())
+    rank = int((s > threshold * s[0]).sum())
+    print(f"block {block} {dtype}: numerical rank {rank}, sigma_min/sigma_max = {float(s[-1] / s[0]):.1e}")
+    assert rank == block
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)

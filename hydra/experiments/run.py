@@ -36,7 +36,8 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["PRESETS", "Method", "method_grid", "run_experiments", "train_and_evaluate", "write_outputs"]
+__all__ = ["PRESETS", "Method", "PrefixCache", "combine_runs", "method_grid", "paired_comparisons", "run_experiments", "train_and_evaluate",
+           "write_outputs"]
 
 # Learning-rate candidates per family: the paper's Appendix B rate and 4x it (our runs are
 # ~50x shorter than the paper's 5,000 iterations, so the larger rate is a real contender).
@@ -57,35 +58,80 @@ _METHODS = {
     "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
 }
 
-#: Named settings. ``quick``: the ``make demo`` run (about 15 minutes on 2 idle CPU cores);
-#: ``tiny``: a random 2-layer BERT and a synthetic data set (seconds, for tests); ``paper``: the
-#: paper's setting (ViT-B/16 on CIFAR-100, 5,000 iterations), for a GPU.
+#: Named settings. ``quick``: the ``make demo`` run (three seeds, about 20 minutes on 2 idle CPU
+#: cores); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
+#: five seeds) on the same task, 1-2 hours on a workstation; ``tiny``: a random 2-layer BERT and a
+#: synthetic data set (seconds, for tests); ``paper``: the paper's setting (ViT-B/16 on CIFAR-100,
+#: 5,000 iterations), for a GPU.
 PRESETS = {
     "quick": {
         "model": "minilm",
-        "dataset": "rotten_tomatoes",
-        "n_train": 2000,
+        # Three classes (negative / neutral / positive tweets): a frozen-embedding probe is far
+        # from the ceiling, so adapting the attention leaves a gap the methods can be told by.
+        "dataset": "tweet_sentiment",
+        "n_train": 3000,
         "n_val": 300,
-        "n_test": 1000,
-        "max_length": 32,
+        "n_test": 1500,
+        # One split for every seed: seeds change the initialisation and the batch order only, so
+        # the per-seed differences between methods are paired (same examples, same batches).
+        "fixed_split": True,
+        "max_length": 40,
         "batch_size": 16,
         "eval_batch_size": 100,
-        # One step (16 snippets, <= 32 tokens, forward + backward through all 6 layers) takes
-        # ~0.25 s on 2 idle cores: 17 runs of 120 steps, 10 sweep runs of 48 steps and the
-        # evaluations make ~15 minutes. (On cores shared with other jobs it is several times slower.)
-        "steps": 120,
-        "sweep_steps": 48,
-        "seeds": [0],
-        **_METHODS,
-        # per 384x384 matrix: 192 = n/2, 768 = 2n, 1536 = 4n (the paper spans 0.5n to 8n)
-        "pool_sizes": [192, 768, 1536],
+        # Only the top two of MiniLM's six layers are adapted; the outputs of the four frozen
+        # layers below are computed once per text and reused by every run (3x cheaper steps).
+        "frozen_layers": 4,
+        "steps": 240,
+        "sweep_steps": 80,
+        "seeds": [0, 1, 2],
+        "k": 4,
+        "target_modules": r".*\.(4|5)\.attention\.self\.(query|value)",
+        # Matched budgets: LoRA r = 1 on a 384x384 matrix trains 768 numbers, HyDRA P = 768 too.
+        "lora_ranks": [1],
+        "ldr_structures": [],
+        "hydra_structures": ["toeplitz", "vandermonde_like"],
+        "pool_sizes": [768],
         "ratio_structure": "toeplitz",
         "ratio_pool": 768,
-        "fixed_ratios": [0.0, 0.5, 0.9],
-        "head_lrs": [1e-2, 3e-2],
-        "family_lrs": _FAMILY_LRS,
+        "fixed_ratios": [],
+        "head_lrs": [1e-2, 3e-2, 1e-1],
+        # The earlier binary demo chose the lower of each pair ({4e-3, 1.6e-2} LoRA, {2e-3, 8e-3}
+        # HyDRA); the unit-circle Vandermonde blocks are new, so they get a third candidate.
+        "family_lrs": {"lora": [2e-3, 6e-3], "hydra": [1e-3, 3e-3], "hydra_vandermonde": [1e-3, 3e-3, 1e-2]},
         "weight_decay": 0.0,
         "threads": 2,
+    },
+    "full": {
+        # The paper's Figures 3 and 4 in shape, on the quick preset's task: LoRA ranks, plain LDR,
+        # four HyDRA structures over a pool-size sweep (0.5n ... 8n per matrix), the fixed-ratio
+        # sweep, five seeds, longer runs. Not part of `make demo` (1-2 hours on a workstation).
+        "model": "minilm",
+        "dataset": "tweet_sentiment",
+        "n_train": 6000,
+        "n_val": 500,
+        "n_test": 3000,
+        "fixed_split": True,
+        "max_length": 48,
+        "batch_size": 16,
+        "eval_batch_size": 100,
+        "frozen_layers": 4,
+        "steps": 600,
+        "sweep_steps": 200,
+        "seeds": [0, 1, 2, 3, 4],
+        "k": 4,
+        "target_modules": r".*\.(4|5)\.attention\.self\.(query|value)",
+        "lora_ranks": [1, 2, 4, 8],
+        "ldr_structures": ["circulant", "toeplitz_like"],
+        "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like", "cauchy_like"],
+        "pool_sizes": [192, 384, 768, 1536, 3072],
+        "ratio_structure": "vandermonde_like",
+        "ratio_pool": 768,
+        "fixed_ratios": [0.0, 0.25, 0.5, 0.75, 0.9],
+        "head_lrs": [1e-2, 3e-2],
+        "family_lrs": {"lora": [2e-3, 4e-3, 1.6e-2], "ldr": [2e-3, 8e-3], "hydra": [2e-3, 8e-3],
+                       "hydra_vandermonde": [2e-3, 8e-3]},
+        "weight_decay": 0.0,
+        "threads": None,
     },
     "tiny": {
         "model": "tiny-random-bert",
@@ -205,7 +251,8 @@ def method_grid(settings, seed=0):
     """
     import hydra
 
-    targets = list(settings["target_modules"])
+    targets = settings["target_modules"]
+    targets = targets if isinstance(targets, str) else list(targets)  # a regex string stays a string
     out = [Method("head", "head", "head", None)]
     for r in settings["lora_ranks"]:
         out.append(Method(f"lora_r{r}", "lora", "lora", hydra.LoRAConfig(rank=r, alpha=2.0 * r, target_modules=targets, seed=seed)))
@@ -364,8 +411,9 @@ def load_cifar100(path, n_train, n_val, n_test, seed):
     }
 
 
-def _batches(split, tokenizer, settings, batch_size, shuffle=False, seed=0):
-    """``(inputs, labels)`` batches for text (tokenized on the fly) or images (resized)."""
+def _batches(split, tokenizer, settings, batch_size, shuffle=False, seed=0, prefix=None):
+    """``(inputs, labels)`` batches for text (tokenized on the fly, or the cached outputs of the
+    frozen lower layers when ``prefix`` is a :class:`PrefixCache`) or images (resized)."""
     import torch
 
     from . import data
@@ -376,9 +424,17 @@ def _batches(split, tokenizer, settings, batch_size, shuffle=False, seed=0):
             # Evaluation: length-sorted batches waste less compute on padding.
             order = sorted(range(len(xs)), key=lambda i: len(xs[i]))
             xs, ys = [xs[i] for i in order], [ys[i] for i in order]
-        yield from data.iterate_batches(
-            xs, ys, tokenizer, batch_size, settings["max_length"], shuffle=shuffle, seed=seed
-        )
+        if prefix is None:
+            yield from data.iterate_batches(
+                xs, ys, tokenizer, batch_size, settings["max_length"], shuffle=shuffle, seed=seed
+            )
+            return
+        order = list(range(len(xs)))
+        if shuffle:
+            random.Random(seed).shuffle(order)  # the order data.iterate_batches draws
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield prefix.batch([xs[i] for i in idx]), torch.tensor([int(ys[i]) for i in idx], dtype=torch.long)
         return
     order = list(range(len(ys)))
     if shuffle:
@@ -404,9 +460,76 @@ def _to(inputs, y, device):
     return {k: v.to(device) for k, v in inputs.items()}, y.to(device)
 
 
-def _features(model, inputs):
+def _bert_mask(model, attention_mask, hidden):
+    """The attention mask a BERT encoder layer takes, as the model itself would build it."""
+    if hasattr(model, "_create_attention_masks"):  # transformers >= 5
+        return model._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
+                                             embedding_output=hidden, encoder_hidden_states=None, cache=None)[0]
+    return model.get_extended_attention_mask(attention_mask, attention_mask.shape)  # pragma: no cover
+
+
+def _bert_layers(model, layers, hidden, attention_mask):
+    mask = _bert_mask(model, attention_mask, hidden)
+    for layer in layers:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out  # a tuple before transformers 5
+    return hidden
+
+
+class PrefixCache:
+    """The outputs of a BERT backbone's first ``n_layers`` (frozen, never adapted) layers, per text.
+
+    Computed once per distinct text (in batches of 64, without padding waste kept: each text's
+    states are stored unpadded) and padded per mini-batch, so every run and seed reuses them.
+    The adapted top layers then run on these states exactly as inside the full model (the
+    attention mask hides the padding); :func:`run_experiments` checks this on the first batch.
+    """
+
+    def __init__(self, model, tokenizer, n_layers, max_length):
+        encoder = getattr(model, "encoder", None)
+        if encoder is None or not hasattr(encoder, "layer") or not hasattr(model, "embeddings"):
+            raise ValueError(f"`frozen_layers` needs a BERT-style backbone (embeddings + encoder.layer); got {type(model).__name__}")
+        if not 0 < n_layers < len(encoder.layer):
+            raise ValueError(f"`frozen_layers` must be in [1, {len(encoder.layer) - 1}]; got {n_layers}")
+        self.model, self.tokenizer, self.n_layers, self.max_length = model, tokenizer, n_layers, max_length
+        self._store = {}
+
+    def _fill(self, texts):
+        import torch
+
+        from . import data
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._store]
+        for start in range(0, len(missing), 64):
+            chunk = missing[start : start + 64]
+            enc = data.tokenize(self.tokenizer, chunk, self.max_length)
+            with torch.inference_mode():
+                emb = self.model.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+                hidden = _bert_layers(self.model, self.model.encoder.layer[: self.n_layers], emb, enc["attention_mask"])
+            for i, text in enumerate(chunk):
+                self._store[text] = hidden[i, : int(enc["attention_mask"][i].sum())].clone()
+
+    def batch(self, texts):
+        """``{"hidden_states": (B, L, d), "attention_mask": (B, L)}`` for a list of texts."""
+        import torch
+
+        self._fill(texts)
+        states = [self._store[t] for t in texts]
+        length = max(h.shape[0] for h in states)
+        hidden = torch.zeros(len(states), length, states[0].shape[-1], dtype=states[0].dtype)
+        mask = torch.zeros(len(states), length, dtype=torch.long)
+        for i, h in enumerate(states):
+            hidden[i, : h.shape[0]] = h
+            mask[i, : h.shape[0]] = 1
+        return {"hidden_states": hidden, "attention_mask": mask}
+
+
+def _features(model, inputs, frozen_layers=0):
     from .data import mean_pool
 
+    if "hidden_states" in inputs:  # cached outputs of the frozen lower layers: run the rest
+        hidden = _bert_layers(model, model.encoder.layer[frozen_layers:], inputs["hidden_states"], inputs["attention_mask"])
+        return mean_pool(hidden, inputs["attention_mask"])
     hidden = model(**inputs).last_hidden_state
     if "attention_mask" in inputs:
         return mean_pool(hidden, inputs["attention_mask"])
@@ -416,21 +539,31 @@ def _features(model, inputs):
 # --------------------------------------------------------------------------- training
 
 
-def _accuracy(model, head, split, tokenizer, settings):
+def _accuracy(model, head, split, tokenizer, settings, prefix=None):
+    """Accuracy and count on a split, and the per-example correctness in the split's order."""
     import torch
 
     correct = total = 0
+    hits = {}
     model.eval()
+    xs = split[0]
     with torch.inference_mode():
-        for inputs, y in _batches(split, tokenizer, settings, settings["eval_batch_size"]):
+        order = sorted(range(len(xs)), key=lambda i: len(xs[i]))  # the order _batches evaluates in
+        done = 0
+        for inputs, y in _batches(split, tokenizer, settings, settings["eval_batch_size"], prefix=prefix):
             inputs, y = _to(inputs, y, _device(settings))
-            pred = head(_features(model, inputs)).argmax(-1)
+            pred = head(_features(model, inputs, settings.get("frozen_layers", 0))).argmax(-1)
+            ok = (pred == y).cpu().tolist()
+            for j, v in enumerate(ok):
+                hits[order[done + j] if tokenizer is not None else done + j] = int(v)
+            done += len(ok)
             correct += int((pred == y).sum())
             total += len(y)
-    return correct / total, total
+    return correct / total, total, "".join(str(hits[i]) for i in range(total))
 
 
-def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, steps, lr, head_lr, seed, test=True, progress=True):
+def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, steps, lr, head_lr, seed, test=True, progress=True,
+                       prefix=None):
     """Fine-tune one method on ``dataset['train']``; return its accuracies and parameter counts.
 
     Parameters
@@ -452,12 +585,16 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
         Seeds the head's initialisation and the batch order.
     test : bool
         Also score the test split (False during the learning-rate sweep).
+    prefix : PrefixCache, optional
+        Cached outputs of the frozen lower layers (``settings['frozen_layers']``).
 
     Returns
     -------
     dict
         ``val_acc``, ``val_n``, ``test_acc``, ``test_n`` (None when ``test`` is False),
-        ``params_trainable`` (adapter + head), ``params_adapter``, ``params_fixed``, ``wall_s``.
+        ``test_hits`` (per test example, 1 if correct, as a string of 0/1 in the split's order:
+        for paired comparisons), ``params_trainable`` (adapter + head), ``params_adapter``,
+        ``params_fixed``, ``final_loss`` (mean training loss of the last 10 % of steps), ``wall_s``.
     """
     import torch
     from tqdm.auto import tqdm
@@ -492,16 +629,19 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
     def stream():
         epoch = 0
         while True:
-            yield from _batches(dataset["train"], tokenizer, settings, settings["batch_size"], shuffle=True, seed=1000 * seed + epoch)
+            yield from _batches(dataset["train"], tokenizer, settings, settings["batch_size"], shuffle=True,
+                                seed=1000 * seed + epoch, prefix=prefix)
             epoch += 1
 
     # The backbone stays in eval mode (no dropout): the runs are short, and every method then
     # sees the same deterministic features.
     batches = stream()
+    losses = []
     bar = tqdm(range(steps), desc=method.name, leave=False, disable=not progress, dynamic_ncols=True)
     for _ in bar:
         inputs, y = _to(*next(batches), device)
-        loss = torch.nn.functional.cross_entropy(head(_features(model, inputs)), y)
+        loss = torch.nn.functional.cross_entropy(head(_features(model, inputs, settings.get("frozen_layers", 0))), y)
+        losses.append(loss.item())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -510,11 +650,14 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
             break  # diverged: the accuracies below record it
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    val_acc, val_n = _accuracy(model, head, dataset["val"], tokenizer, settings)
-    test_acc, test_n = _accuracy(model, head, dataset["test"], tokenizer, settings) if test else (None, None)
+    val_acc, val_n, _ = _accuracy(model, head, dataset["val"], tokenizer, settings, prefix)
+    test_acc, test_n, test_hits = (_accuracy(model, head, dataset["test"], tokenizer, settings, prefix) if test
+                                   else (None, None, None))
     head_n = sum(p.numel() for p in head.parameters())
+    tail = losses[-max(1, len(losses) // 10):]
     return {
-        "val_acc": val_acc, "val_n": val_n, "test_acc": test_acc, "test_n": test_n,
+        "val_acc": val_acc, "val_n": val_n, "test_acc": test_acc, "test_n": test_n, "test_hits": test_hits,
+        "final_loss": sum(tail) / len(tail),
         "params_trainable": adapter + head_n, "params_adapter": adapter, "params_fixed": fixed,
         "wall_s": time.perf_counter() - t0,
     }
@@ -582,6 +725,8 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     t_start = time.perf_counter()
 
     def data_for(seed):
+        if settings.get("fixed_split"):
+            seed = seeds[0]  # one split for every seed: seeds vary the initialisation and batch order
         if dataset is None:
             return _load_data(settings, seed)
         return dataset(seed) if callable(dataset) else dataset
@@ -592,6 +737,10 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    prefix = None
+    if settings.get("frozen_layers"):
+        prefix = PrefixCache(model, tokenizer, settings["frozen_layers"], settings["max_length"])
+        _check_prefix(model, tokenizer, prefix, data0, settings)
 
     versions = _versions()
     common = {
@@ -609,7 +758,7 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
         res = train_and_evaluate(
             model, tokenizer, data0, method, settings, steps=settings["sweep_steps"],
             lr=lr if method.config is not None else 0.0, head_lr=head_lr if head_lr is not None else lr,
-            seed=seeds[0], test=False, progress=progress,
+            seed=seeds[0], test=False, progress=progress, prefix=prefix,
         )
         rec = {"family": method.family, "method": method.name, "lr": lr, "head_lr": head_lr if head_lr is not None else lr,
                "val_acc": res["val_acc"], "val_n": res["val_n"], "steps": settings["sweep_steps"], "wall_s": res["wall_s"]}
@@ -622,10 +771,21 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
         # Highest validation accuracy; ties go to the smaller learning rate (listed order).
         return max(scores, key=lambda lr: (scores[lr], -lr))
 
-    head_lr = best({lr: sweep(grid0[0], lr, None) for lr in settings["head_lrs"]})
-    chosen = {"head": head_lr}
-    for family, rep in _representatives(settings, grid0).items():
-        chosen[family] = best({lr: sweep(rep, lr, head_lr) for lr in settings["family_lrs"][family]})
+    if settings.get("lr_sweep_from"):
+        # Reuse an earlier sweep of the same preset (e.g. to run further seeds in another
+        # process): the same records, the same rule.
+        with open(settings["lr_sweep_from"], encoding="utf-8") as fh:
+            sweep_records = [json.loads(line) for line in fh if line.strip()]
+        scores = {}
+        for rec in sweep_records:
+            scores.setdefault(rec["family"], {})[rec["lr"]] = rec["val_acc"]
+        head_lr = best(scores["head"])
+        chosen = {"head": head_lr, **{f: best(sc) for f, sc in scores.items() if f != "head"}}
+    else:
+        head_lr = best({lr: sweep(grid0[0], lr, None) for lr in settings["head_lrs"]})
+        chosen = {"head": head_lr}
+        for family, rep in _representatives(settings, grid0).items():
+            chosen[family] = best({lr: sweep(rep, lr, head_lr) for lr in settings["family_lrs"][family]})
     bar.close()
     log("chosen learning rates (max of OneCycle; on the validation split): " + ", ".join(f"{k}={v:g}" for k, v in chosen.items()))
     with open(out / "lr_sweep.jsonl", "w", encoding="utf-8") as fh:
@@ -635,16 +795,21 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     # ---- the grid
     records = []
     last_write = time.perf_counter()
-    jobs = [(seed, m) for seed in seeds for m in method_grid(settings, seed)]
+    only = settings.get("only")  # a subset of the grid's run names (to split a preset over processes)
+
+    def grid(seed):
+        return [m for m in method_grid(settings, seed) if not only or m.name in only]
+
+    jobs = [(seed, m) for seed in seeds for m in grid(seed)]
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress, dynamic_ncols=True)
     with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
         for seed in seeds:
             data_s = data0 if seed == seeds[0] else data_for(seed)
-            for m in method_grid(settings, seed):
+            for m in grid(seed):
                 lr = chosen.get(m.family, 0.0) if m.config is not None else 0.0
                 res = train_and_evaluate(
                     model, tokenizer, data_s, m, settings, steps=settings["steps"], lr=lr, head_lr=head_lr,
-                    seed=seed, progress=progress,
+                    seed=seed, progress=progress, prefix=prefix,
                 )
                 rec = {
                     "run": m.name, "method": m.line, "family": m.family, "seed": seed,
@@ -672,6 +837,59 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     return records
 
 
+def combine_runs(settings, out_dir, run_dirs, log=print):
+    """Merge the ``results.jsonl`` of several runs of one preset (e.g. one process per seed).
+
+    The learning rates must agree (the later runs reused the first run's sweep with
+    ``lr_sweep_from``); ``lr_sweep.jsonl`` is taken from the first directory that has one. Writes
+    the merged ``results.jsonl``, ``lr_sweep.jsonl``, ``results.md`` and plots to ``out_dir``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records, sweep_lines, seen = [], None, set()
+    for d in map(Path, run_dirs):
+        for line in (d / "results.jsonl").read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if (rec["run"], rec["seed"]) not in seen:
+                seen.add((rec["run"], rec["seed"]))
+                records.append(rec)
+        if sweep_lines is None and (d / "lr_sweep.jsonl").is_file():
+            sweep_lines = (d / "lr_sweep.jsonl").read_text(encoding="utf-8")
+    chosen = {}
+    for rec in records:
+        key = "head" if rec["family"] == "head" else rec["family"]
+        value = rec["head_lr"] if key == "head" else rec["lr"]
+        if chosen.setdefault(key, value) != value:
+            raise ValueError(f"`run_dirs` disagree on the {key} learning rate ({chosen[key]} and {value})")
+    records.sort(key=lambda r: (r["seed"], [m.name for m in method_grid(settings, r["seed"])].index(r["run"])))
+    settings = dict(settings, seeds=sorted({r["seed"] for r in records}))
+    with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec) + "\n")
+    if sweep_lines is not None:
+        (out / "lr_sweep.jsonl").write_text(sweep_lines, encoding="utf-8")
+    total = sum(r["wall_s"] for r in records)
+    table = write_outputs(records, out, settings, chosen, total, data_desc=_data_desc(_load_data(settings, settings["seeds"][0])))
+    log(table)
+    return records
+
+
+def _check_prefix(model, tokenizer, prefix, data, settings):
+    """The cached lower layers plus the top layers give the full model's features (first batch)."""
+    import torch
+
+    from . import data as data_module
+
+    texts = data["train"][0][: settings["batch_size"]]
+    inputs = data_module.tokenize(tokenizer, texts, settings["max_length"])
+    with torch.inference_mode():
+        full = _features(model, inputs)
+        cached = _features(model, prefix.batch(texts), settings["frozen_layers"])
+    err = float((full - cached).abs().max() / full.abs().max())
+    if not err < 1e-4:
+        raise ValueError(f"`frozen_layers`: the cached frozen layers do not reproduce the model's features (relative error {err:.1e})")
+
+
 def _data_desc(d):
     # A file inside an installed package is named by its package path, not this machine's.
     source = re.sub(r"^.*[/\\](?:site|dist)-packages[/\\]", "package data: ", str(d["source"]))
@@ -679,8 +897,19 @@ def _data_desc(d):
             f"pool), {len(d['test'][1])} test examples, {d['num_classes']} classes")
 
 
+def _t_interval(values):
+    """Mean and the half-width of its 95 % Student-t interval (None for a single value)."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float(v.mean()), None
+    return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+
+
 def _summarise(records):
-    """Mean and spread over seeds, per run name, in first-seen order."""
+    """Mean, 95 % interval over seeds and range, per run name, in first-seen order."""
     by = {}
     for r in records:
         by.setdefault(r["run"], []).append(r)
@@ -688,15 +917,71 @@ def _summarise(records):
     for name, rs in by.items():
         test = [r["test_acc"] for r in rs]
         val = [r["val_acc"] for r in rs]
+        mean, ci = _t_interval(test)
         rows.append({
             "run": name, "method": rs[0]["method"], "family": rs[0]["family"], "config": rs[0]["config"],
             "params_adapter": rs[0]["params_adapter"], "params_trainable": rs[0]["params_trainable"],
             "params_fixed": rs[0]["params_fixed"], "lr": rs[0]["lr"], "seeds": len(rs),
-            "val": sum(val) / len(val), "test": sum(test) / len(test),
+            "val": sum(val) / len(val), "test": mean, "test_ci": ci,
             "test_min": min(test), "test_max": max(test), "test_n": rs[0]["test_n"],
+            "final_loss": sum(r.get("final_loss", float("nan")) for r in rs) / len(rs),
             "wall_s": sum(r["wall_s"] for r in rs) / len(rs),
         })
     return rows
+
+
+def paired_comparisons(records, n_boot=2000):
+    """Paired differences (same seeds, same batches, same test examples) between runs.
+
+    Every adapter run against head only, and every HyDRA / plain-LDR run against the LoRA run with
+    the nearest adapter parameter count. For each pair: the mean over seeds of the per-seed
+    accuracy difference with its 95 % t-interval (seed-to-seed variation), the seeds won, and a
+    95 % paired bootstrap interval over the test examples (resampled jointly for all seeds:
+    test-set sampling variation).
+
+    Returns
+    -------
+    list of dict
+        ``a``, ``b`` (run names), ``params_a``, ``params_b``, ``seeds``, ``diff``, ``diff_ci``,
+        ``wins``, ``boot_lo``, ``boot_hi`` (accuracy fractions).
+    """
+    import numpy as np
+
+    by = {}
+    for r in records:
+        by.setdefault(r["run"], {})[r["seed"]] = r
+    rows = _summarise(records)
+    lora = [r for r in rows if r["method"] == "lora"]
+    pairs = [(r["run"], "head") for r in rows if r["family"] != "head" and "head" in by]
+    for r in rows:
+        if r["family"] not in ("head", "lora") and lora:
+            ref = min(lora, key=lambda q: (abs(np.log(q["params_adapter"] / max(r["params_adapter"], 1))), q["params_adapter"]))
+            pairs.append((r["run"], ref["run"]))
+    out = []
+    rng = np.random.default_rng(0)
+    for a, b in pairs:
+        seeds = sorted(set(by[a]) & set(by[b]))
+        if not seeds:
+            continue
+        diffs = [by[a][s]["test_acc"] - by[b][s]["test_acc"] for s in seeds]
+        mean, ci = _t_interval(diffs)
+        rec = {"a": a, "b": b, "params_a": by[a][seeds[0]]["params_adapter"], "params_b": by[b][seeds[0]]["params_adapter"],
+               "seeds": len(seeds), "diff": mean, "diff_ci": ci, "wins": sum(d > 0 for d in diffs),
+               "boot_lo": None, "boot_hi": None}
+        hits = [by[x][s].get("test_hits") for x in (a, b) for s in seeds]
+        if all(hits):
+            ha = np.array([[int(c) for c in by[a][s]["test_hits"]] for s in seeds], dtype=float)
+            hb = np.array([[int(c) for c in by[b][s]["test_hits"]] for s in seeds], dtype=float)
+            d = (ha - hb).mean(0)  # per test example, averaged over the seeds
+            idx = rng.integers(0, d.size, size=(n_boot, d.size))
+            boot = d[idx].mean(1)
+            rec["boot_lo"], rec["boot_hi"] = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+        out.append(rec)
+    return out
+
+
+def _pm(value, ci, scale=100):
+    return f"{scale * value:.1f}" + (f" ± {scale * ci:.1f}" if ci is not None else "")
 
 
 def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc=""):
@@ -707,34 +992,54 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
     rows = _summarise(records)
     seeds = max(r["seeds"] for r in rows)
     lines = [
-        "| run | adapter params | trainable (with head) | fixed random | max LR | val acc | test acc | test n | time/run (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | adapter params | trainable (with head) | fixed random | max LR | val acc | test acc (mean ± 95 % CI) "
+        "| range over seeds | final train loss | test n | time/run (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        acc = f"{100 * r['test']:.1f}"
-        if r["seeds"] > 1:
-            acc += f" ({100 * r['test_min']:.1f}–{100 * r['test_max']:.1f})"
+        spread = f"{100 * r['test_min']:.1f}–{100 * r['test_max']:.1f}" if r["seeds"] > 1 else ""
         lines.append(
             f"| {r['run']} | {r['params_adapter']:,} | {r['params_trainable']:,} | {r['params_fixed']:,} | {r['lr']:g} | "
-            f"{100 * r['val']:.1f} | {acc} | {r['test_n']} | {r['wall_s']:.0f} |"
+            f"{100 * r['val']:.1f} | {_pm(r['test'], r['test_ci'])} | {spread} | {r['final_loss']:.3f} | {r['test_n']} | "
+            f"{r['wall_s']:.0f} |"
         )
     table = "\n".join(lines)
+    pairs = paired_comparisons(records)
+    if pairs:
+        lines = [
+            "",
+            "Paired differences (run a minus run b, accuracy points; same seeds, batches and test examples):",
+            "",
+            "| a | b | params a / b | seeds | mean difference ± 95 % CI (over seeds) | seeds a > b "
+            "| 95 % bootstrap over test examples |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for c in pairs:
+            boot = f"[{100 * c['boot_lo']:+.1f}, {100 * c['boot_hi']:+.1f}]" if c["boot_lo"] is not None else ""
+            lines.append(f"| {c['a']} | {c['b']} | {c['params_a']:,} / {c['params_b']:,} | {c['seeds']} | "
+                         f"{100 * c['diff']:+.1f}" + (f" ± {100 * c['diff_ci']:.1f}" if c["diff_ci"] is not None else "")
+                         + f" | {c['wins']}/{c['seeds']} | {boot} |")
+        table += "\n".join(lines)
     rec0 = records[0]
     header = [
         f"# HyDRA demo results ({settings.get('name') or 'custom'} preset)",
         "",
-        f"- backbone: {settings['model']}; adapted: {', '.join(settings['target_modules'])} projections of every layer, "
-        f"plus a trainable linear head on mean-pooled features for every method",
+        f"- backbone: {settings['model']}; a trainable linear head on mean-pooled features for every method",
         f"- data: {data_desc}",
         f"- training: AdamW + OneCycle, {settings['steps']} steps of batch {settings['batch_size']}"
         + (f", max {settings['max_length']} tokens" if "max_length" in settings else "")
         + f", weight decay {settings['weight_decay']}, seeds {settings['seeds']} (accuracy: mean over {seeds} seed(s)"
-        + (", range in brackets)" if seeds > 1 else ")"),
+        + (" ± the half-width of the 95 % Student-t interval over seeds)" if seeds > 1 else ")")
+        + ("; every seed trains on the same split (seeds vary the initialisation and the batch order)"
+           if settings.get("fixed_split") else ""),
         f"- learning rates (OneCycle max) chosen on the validation split by short runs of {settings['sweep_steps']} steps, "
         f"one representative config per family (see lr_sweep.jsonl): "
         + ", ".join(f"{k} = {v:g}" for k, v in chosen_lrs.items()),
         f"- HyDRA: k = {settings['k']}, rank 1, one pool per adapted matrix; 'adapter params' counts all adapted "
         "matrices together; fixed random pool entries are regenerated from the seed and not trained",
+        f"- adapted modules: {settings['target_modules']}"
+        + (f"; the {settings['frozen_layers']} lower (frozen) layers' outputs are computed once per text and reused"
+           if settings.get("frozen_layers") else ""),
         f"- torch {rec0['torch']}, transformers {rec0['transformers']}, python {rec0['python']}; "
         f"total wall time {total_s / 60:.1f} min",
         "",

@@ -14,7 +14,7 @@ import sys
 from .base import Backend
 from .numpy import NumpyBackend
 
-__all__ = ["Backend", "get_backend", "is_torch_tensor"]
+__all__ = ["Backend", "get_backend", "backend_named", "is_torch_tensor"]
 
 _NUMPY = NumpyBackend()
 _TORCH = None
@@ -32,6 +32,15 @@ def _torch_backend() -> Backend:
             ) from exc
         _TORCH = module.TorchBackend()
     return _TORCH
+
+
+def backend_named(name: str) -> Backend:
+    """The backend called ``name`` (``"numpy"`` or ``"torch"``), e.g. when unpickling a matrix."""
+    if name == "numpy":
+        return _NUMPY
+    if name == "torch":
+        return _torch_backend()
+    raise ValueError(f"unknown array backend {name!r}; expected 'numpy' or 'torch'")
 
 
 def is_torch_tensor(x) -> bool:

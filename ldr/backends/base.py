@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy.fft import next_fast_len
 
-__all__ = ["Backend", "fft_length"]
+__all__ = ["Backend", "fft_length", "swaps_to_permutation"]
+
+
+def swaps_to_permutation(swaps, m: int):
+    """LAPACK's row interchanges (row i swapped with ``swaps[i]``, 0-based, in order) as a permutation."""
+    perm = np.arange(m)
+    for i, j in enumerate(swaps):  # at most b interchanges: a short loop
+        if i != j:
+            perm[i], perm[j] = perm[j], perm[i]
+    return perm
 
 
 def fft_length(n: int) -> int:
@@ -155,6 +165,29 @@ class Backend:
     def conj(self, x):
         raise NotImplementedError
 
+    # Elementwise maths and checkpointing, used by the node kernels (ldr/node_kernels.py).
+    def exp(self, x):
+        raise NotImplementedError
+
+    def log(self, x):
+        """Natural logarithm (principal branch for complex ``x``)."""
+        raise NotImplementedError
+
+    def where(self, condition, a, b):
+        raise NotImplementedError
+
+    def requires_grad(self, x) -> bool:
+        """Whether autograd records operations on ``x`` now."""
+        return False
+
+    def recompute(self, function, *arrays):
+        """``function(*arrays)``; under autograd, intermediates are recomputed in the backward pass.
+
+        The streamed kernels call each tile through this, so a recorded graph keeps O(tile)
+        memory instead of every tile of an m×n kernel.
+        """
+        return function(*arrays)
+
     def real(self, x):
         raise NotImplementedError
 
@@ -162,25 +195,46 @@ class Backend:
         """Thin SVD ``(U, s, Vh)`` of a matrix."""
         raise NotImplementedError
 
+    def solve_triangular(self, a, b, lower, unit_diagonal=False, transpose=False):
+        """Solve ``T y = b`` (``T^T y = b`` with ``transpose``), T the lower or upper triangle of ``a``.
+
+        Only that triangle of ``a`` (..., n, n) is read (the other may hold anything, e.g. the
+        other factor of a packed LU); ``b`` has shape (..., n, k). No check for a zero on the
+        diagonal (the caller has checked the pivots). Used by :func:`ldr.solve`.
+        """
+        raise NotImplementedError
+
+    def lu_factor(self, a):
+        """LU with partial pivoting of one (m, b) panel, m >= b: ``(lu, perm)`` with ``a[perm] = L U``.
+
+        ``lu`` (m, b) holds U in its upper triangle and the unit lower-trapezoidal L below it
+        (LAPACK ``getrf``); ``perm`` is a NumPy int array. An exactly zero pivot is left in
+        place, never raised (the caller decides). Used by :func:`ldr.solve`.
+        """
+        raise NotImplementedError
+
     # -- checks and bookkeeping --------------------------------------------------------------------
     def all_finite(self, x) -> bool:
         raise NotImplementedError
+
+    def has_data(self, x) -> bool:
+        """False for arrays that have a shape but no values (torch's 'meta' device)."""
+        return True
 
     def device(self, x):
         """The device an array lives on (``None`` for NumPy)."""
         return None
 
-    def version(self, x):
-        """A counter that changes when ``x`` is modified in place (used to invalidate caches)."""
-        return 0
-
     def cache_allowed(self, *arrays) -> bool:
-        """Whether values derived from ``arrays`` may be cached across calls.
+        """Whether values derived from ``arrays`` (generator spectra, Cauchy kernels) may be reused across calls.
 
-        Caching is refused while autograd records a graph through them: a cached spectrum would
-        tie later calls to an already-freed graph.
+        Only when every array provably cannot change: see :class:`~ldr.LDRMatrix` ("Mutation").
         """
-        return True
+        return False
+
+    def freeze(self, x):
+        """A private copy of ``x`` that can never be written (NumPy); other libraries return ``x``."""
+        return x
 
     @staticmethod
     def prod(shape) -> int:

@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .base import Backend
+from .base import Backend, swaps_to_permutation
 
 __all__ = ["NumpyBackend"]
+
+
+def _is_frozen(x):
+    """True when no one can write ``x``: read-only down to an immutable ``bytes`` buffer.
+
+    A read-only array that owns its data can be made writable again (``flags.writeable = True``);
+    one whose memory is a ``bytes`` object cannot (NumPy refuses), and neither can its views.
+    """
+    base = x
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return isinstance(base, bytes)
 
 
 class NumpyBackend(Backend):
@@ -62,6 +76,22 @@ class NumpyBackend(Backend):
 
     def cast(self, x, dtype):
         return np.asarray(x, dtype=dtype)
+
+    def freeze(self, x):
+        x = np.asarray(x)
+        if _is_frozen(x):
+            return x
+        # tobytes() copies (C order); the bytes object then backs a read-only array whose
+        # writeable flag can never be set again, so cached spectra cannot go stale.
+        frozen = np.frombuffer(x.tobytes(), dtype=x.dtype).reshape(x.shape)
+        if frozen.flags.aligned:
+            return frozen
+        frozen = x.copy()  # read-only but not provably frozen: cache_allowed() refuses it
+        frozen.flags.writeable = False
+        return frozen
+
+    def cache_allowed(self, *arrays):
+        return all(_is_frozen(a) for a in arrays)
 
     def rfft(self, x, n):
         return scipy.fft.rfft(x, n=n, axis=-1)
@@ -120,11 +150,43 @@ class NumpyBackend(Backend):
     def conj(self, x):
         return np.conj(x)
 
+    def exp(self, x):
+        return np.exp(x)
+
+    def log(self, x):
+        return np.log(x)
+
+    def where(self, condition, a, b):
+        return np.where(condition, a, b)
+
     def real(self, x):
         return np.real(x)
 
     def svd(self, x):
         return np.linalg.svd(x, full_matrices=False)
+
+    def solve_triangular(self, a, b, lower, unit_diagonal=False, transpose=False):
+        import scipy.linalg
+
+        if a.ndim == 2 and b.ndim == 2:
+            # BLAS trsm directly: scipy.linalg.solve_triangular's validation costs ~100 us a call,
+            # more than the blocked solves of ldr.gko spend on a b x b triangle.
+            (trsm,) = scipy.linalg.get_blas_funcs(("trsm",), (a, b))
+            if a.flags.c_contiguous and not a.flags.f_contiguous:
+                # BLAS wants column-major: hand it the transpose (a free view) rather than a copy.
+                a, lower, transpose = a.T, not lower, not transpose
+            return trsm(1.0, a, b, lower=int(lower), trans_a=int(transpose), diag=int(unit_diagonal))
+        return scipy.linalg.solve_triangular(
+            a, b, trans="T" if transpose else "N", lower=lower, unit_diagonal=unit_diagonal, check_finite=False
+        )
+
+    def lu_factor(self, a):
+        import scipy.linalg
+
+        # LAPACK getrf directly: scipy.linalg.lu_factor would warn on an exactly zero pivot.
+        (getrf,) = scipy.linalg.get_lapack_funcs(("getrf",), (a,))
+        lu, swaps, _ = getrf(a, overwrite_a=True)
+        return lu, swaps_to_permutation(swaps, a.shape[0])
 
     def all_finite(self, x):
         return bool(np.all(np.isfinite(x)))

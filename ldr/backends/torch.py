@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Backend
+from .base import Backend, swaps_to_permutation
 
 __all__ = ["TorchBackend"]
 
@@ -90,8 +90,10 @@ class TorchBackend(Backend):
     def operand_dtypes(self, generator_dtype, x_dtype, out_dtype):
         if x_dtype in (torch.float16, torch.bfloat16):
             return x_dtype  # half in, half out: computed in float32 FFTs, cast back
-        # Real data with complex generators of the same precision is fine (complex result).
-        if _KIND.get(x_dtype) in ("f", "c") and self.real_dtype(x_dtype) != self.real_dtype(generator_dtype):
+        # Real data with complex generators of the same precision is fine (complex result);
+        # integer generators compute in float64 whatever x is (the dtype rule, as in NumPy).
+        floating = _KIND.get(x_dtype) in ("f", "c") and _KIND.get(generator_dtype) in ("f", "c")
+        if floating and self.real_dtype(x_dtype) != self.real_dtype(generator_dtype):
             raise TypeError(
                 f"`x` has dtype {x_dtype} but the generators are {generator_dtype}; "
                 f"convert one of them (e.g. x.to({generator_dtype}))"
@@ -185,20 +187,49 @@ class TorchBackend(Backend):
     def conj(self, x):
         return torch.conj(x) if x.is_complex() else x
 
+    def exp(self, x):
+        return torch.exp(x)
+
+    def log(self, x):
+        return torch.log(x)
+
+    def where(self, condition, a, b):
+        return torch.where(condition, a, b)
+
+    def requires_grad(self, x):
+        return torch.is_grad_enabled() and x.requires_grad
+
+    def recompute(self, function, *arrays):
+        if torch.is_grad_enabled() and any(a.requires_grad for a in arrays):
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(function, *arrays, use_reentrant=False)
+        return function(*arrays)
+
     def real(self, x):
         return torch.real(x) if x.is_complex() else x
 
     def svd(self, x):
         return torch.linalg.svd(x, full_matrices=False)
 
+    def solve_triangular(self, a, b, lower, unit_diagonal=False, transpose=False):
+        if transpose:  # the transpose of the lower triangle is upper, and vice versa
+            a, lower = a.mT, not lower
+        return torch.linalg.solve_triangular(a, b, upper=not lower, unitriangular=unit_diagonal)
+
+    def lu_factor(self, a):
+        lu, swaps, _ = torch.linalg.lu_factor_ex(a)  # never raises on a zero pivot
+        return lu, swaps_to_permutation(swaps.cpu().numpy() - 1, a.shape[0])  # 1-based swaps
+
     def all_finite(self, x):
         return bool(torch.isfinite(x).all())
+
+    def has_data(self, x):
+        return not x.is_meta
 
     def device(self, x):
         return x.device
 
-    def version(self, x):
-        return x._version
-
-    def cache_allowed(self, *arrays):
-        return not (torch.is_grad_enabled() and any(a.requires_grad for a in arrays))
+    # No cache_allowed override: torch tensors can change without a trace (``.data``, ``.numpy()``
+    # views, ``torch.no_grad`` updates bypass the version counter), so nothing derived from them
+    # is kept across calls (the base class answers False).

@@ -1,0 +1,294 @@
+r"""Direct solves with ``ldr.solve`` against dense LU and Levinson, and their backward errors.
+
+For each size n, one run times, in turn, on the same random Toeplitz matrix T (first column and
+row standard normal) and right-hand side b:
+
+``ldr``
+    ``ldr.solve(W, b)`` with its defaults (one refinement step, condition estimate and
+    backward-error check), W = ``ldr.toeplitz(c, r)``: DFTs to a Cauchy-like matrix, then
+    Gaussian elimination with partial pivoting on the rank-2 generators, :math:`O(rn^2)`.
+``ldr_nocheck``
+    The same with ``check=False`` (no condition estimate: 5 fewer solves).
+``dense_lu``
+    :func:`scipy.linalg.solve` on the dense matrix (LAPACK ``gesv`` plus its condition
+    estimate), :math:`O(n^3)`.
+``levinson``
+    :func:`scipy.linalg.solve_toeplitz` (Levinson–Durbin, :math:`O(n^2)`, no pivoting; plain
+    Toeplitz only).
+
+and, for ``--ranks`` above 2, the same comparison with dense LU on a Toeplitz-like matrix of
+that displacement rank. Accuracy: the backward error
+:math:`\lVert Tx - b\rVert_1 / (\lVert T\rVert_1 \lVert x\rVert_1)` of every method, on the
+random matrices above and on ill-conditioned ones (Kac–Murdock–Szegő :math:`\rho^{|i-j|}` with
+:math:`\rho = 1 - 10^{-4}`, condition ~1e9, and the prolate matrix, condition up to ~1e15), and
+for one matrix of every class at n = 512 against dense LU.
+
+Every figure is a ratio of times measured in the same repeat (methods' order rotated), on one
+thread, in process CPU time (``shared/BENCHMARKING.md``). Run::
+
+    python benchmarks/bench_solve.py            # full: n = 256 ... 8192, ~15 minutes on 2 cores
+    python benchmarks/bench_solve.py --quick    # n = 256, 1024: about a minute
+
+Writes ``benchmarks/results/solve/solve.{json,md,png}`` (``--out`` changes the folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import _env  # noqa: E402
+
+__all__ = ["main", "run"]
+
+FULL = {"sizes": (256, 512, 1024, 2048, 4096, 8192), "ranks": (2, 4), "repeats": 3, "target_s": 0.05,
+        "accuracy_sizes": (256, 1024, 2048)}
+QUICK = {"sizes": (256, 1024), "ranks": (2,), "repeats": 3, "target_s": 0.02, "accuracy_sizes": (256,)}
+STEM = "solve"
+# Dense LU at 8192 takes ~30 s per call on one core: its repeats are capped separately.
+DENSE_LIMIT_REPEATS = {8192: 1, 4096: 2}
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="n = 256, 1024 only (about a minute)")
+    p.add_argument("--sizes", type=int, nargs="+", help="override the sizes n")
+    p.add_argument("--ranks", type=int, nargs="+", help="displacement ranks (2 = plain Toeplitz)")
+    p.add_argument("--repeats", type=int, help="override the number of repeats")
+    p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1)")
+    p.add_argument("--clock", choices=tuple(_env.CLOCKS), default="cpu", help="cpu (default) or wall time")
+    p.add_argument("--out", type=Path, default=_env.RESULTS_DIR / "solve", help="results folder")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    return p
+
+
+# -- accuracy ---------------------------------------------------------------------------------------
+def _backward_error(np, D, x, b):
+    """‖D x − b‖₁ / (‖D‖₁ ‖x‖₁), the normwise backward error in the 1-norm."""
+    return float(np.abs(D @ x - b).sum() / (np.abs(D).sum(axis=0).max() * np.abs(x).sum()))
+
+
+def _solvers(np, scipy_linalg, ldr, c, r):
+    W = ldr.toeplitz(c, r)
+    D = scipy_linalg.toeplitz(c, r)
+    return W, D, {
+        "ldr": lambda b: ldr.solve(W, b),
+        "dense_lu": lambda b: scipy_linalg.solve(D, b),
+        "levinson": lambda b: scipy_linalg.solve_toeplitz((c, r), b),
+    }
+
+
+def _ill_conditioned(np, n, kind):
+    if kind == "kms":
+        column = (1 - 1e-4) ** np.arange(n)
+        return column, column.copy()
+    # Prolate matrix: sin(2 pi w k) / (pi k), w = 0.45; its condition number grows exponentially.
+    k = np.arange(1, n)
+    column = np.concatenate([[2 * 0.45], np.sin(2 * np.pi * 0.45 * k) / (np.pi * k)])
+    return column, column.copy()
+
+
+def _accuracy(np, scipy_linalg, ldr, sizes, seed):
+    rows = []
+    rng = np.random.default_rng(seed)
+    for n in sizes:
+        cases = {"random": (rng.standard_normal(n), rng.standard_normal(n))}
+        cases["kms"] = _ill_conditioned(np, n, "kms")
+        cases["prolate"] = _ill_conditioned(np, n, "prolate")
+        for kind, (c, r) in cases.items():
+            r = r.copy()
+            r[0] = c[0]
+            W, D, solvers = _solvers(np, scipy_linalg, ldr, c, r)
+            b = rng.standard_normal(n)
+            row = {"n": n, "matrix": kind, "cond_1": float(np.linalg.cond(D, 1)), "backward_error": {}, "warned": {}}
+            for name, solve in solvers.items():
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        x = solve(b)
+                    except np.linalg.LinAlgError as exc:
+                        row["backward_error"][name] = None
+                        row["warned"][name] = f"error: {exc}"
+                        continue
+                row["backward_error"][name] = _backward_error(np, D, x, b)
+                row["warned"][name] = "; ".join(str(w.message)[:80] for w in caught) or None
+            eta = row["backward_error"]
+            row["ldr_over_dense_lu"] = eta["ldr"] / eta["dense_lu"] if eta["dense_lu"] else None
+            rows.append(row)
+    return rows
+
+
+def _every_class(np, scipy_linalg, ldr, n, seed):
+    """Backward error of ldr.solve and of dense LU for one matrix of every class."""
+    rng = np.random.default_rng(seed)
+    g, h = rng.standard_normal((n, 3)), rng.standard_normal((3, n))
+    angles = 2 * np.pi * (np.arange(n) + 0.5) / n
+    matrices = {
+        "toeplitz_like (Z_1, Z_-1)": ldr.toeplitz_like(g, h),
+        "toeplitz_like (Z_0, Z_1)": ldr.toeplitz_like(g, h, e=0.0, f=1.0),
+        "hankel_like": ldr.hankel_like(g, h),
+        "vandermonde_like (unit-circle nodes, f=1)": ldr.vandermonde_like(g, h, np.exp(1j * angles), f=1.0),
+        "cauchy_like": ldr.cauchy_like(g, h, np.exp(1j * angles), 1.5 * np.exp(1j * (angles + 0.01))),
+        "low_rank (r = n + 1)": ldr.low_rank(rng.standard_normal((n, n + 1)), rng.standard_normal((n + 1, n))),
+    }
+    rows = []
+    for name, W in matrices.items():
+        D = W.dense()
+        b = rng.standard_normal(n)
+        rows.append({
+            "class": name,
+            "n": n,
+            "cond_1": float(np.linalg.cond(D, 1)),
+            "ldr": _backward_error(np, D, ldr.solve(W, b), b),
+            "dense_lu": _backward_error(np, D, scipy_linalg.solve(D, b), b),
+        })
+    return rows
+
+
+# -- timing ---------------------------------------------------------------------------------------
+def _timing_case(np, scipy_linalg, ldr, n, rank, repeats, target_s, clock, seed):
+    rng = np.random.default_rng(seed)
+    b = rng.standard_normal(n)
+    if rank == 2:
+        c, r = rng.standard_normal(n), rng.standard_normal(n)
+        r[0] = c[0]
+        W = ldr.toeplitz(c, r)
+        D = scipy_linalg.toeplitz(c, r)
+    else:
+        W = ldr.toeplitz_like(rng.standard_normal((n, rank)) / math.sqrt(n), rng.standard_normal((rank, n)))
+        D = W.dense()
+    methods = {
+        "ldr": lambda: ldr.solve(W, b),
+        "ldr_nocheck": lambda: ldr.solve(W, b, check=False),
+        "dense_lu": lambda: scipy_linalg.solve(D, b, check_finite=False),
+    }
+    if rank == 2:
+        methods["levinson"] = lambda: scipy_linalg.solve_toeplitz((c, r), b, check_finite=False)
+    # The slow methods get one call per block and no warm-up beyond one call.
+    reps = min(repeats, DENSE_LIMIT_REPEATS.get(n, repeats))
+    times, calls = _env.measure(methods, reps, target_s, clock, warmup=0 if n >= 4096 else 1)
+    pairs = [("ldr", "dense_lu"), ("ldr_nocheck", "dense_lu")]
+    if rank == 2:
+        pairs += [("ldr", "levinson"), ("ldr_nocheck", "levinson")]
+    x = ldr.solve(W, b)
+    return {
+        "n": n,
+        "r": rank,
+        "matrix": "toeplitz (random column and row)" if rank == 2 else f"toeplitz_like r={rank} (random generators)",
+        "repeats": reps,
+        "calls_per_block": calls,
+        "times_s": {name: _env.summary(v) for name, v in times.items()},
+        "ratios": _env.ratios(times, pairs),
+        "ldr_backward_error": _backward_error(np, D, x, b),
+    }
+
+
+def _targets(cases):
+    rows = []
+    for case in cases:
+        n, ratios = case["n"], case["ratios"]
+        if n >= 1024:
+            value = ratios["ldr/dense_lu"]["median"]
+            rows.append({"target": "ldr.solve faster than dense LU (n >= 1024)", "case": f"r={case['r']} n={n}",
+                         "median_ratio": value, "met": value < 1})
+        if n >= 2048 and "ldr/levinson" in ratios:
+            value = ratios["ldr/levinson"]["median"]
+            rows.append({"target": "within 3x of solve_toeplitz (n >= 2048)", "case": f"n={n}",
+                         "median_ratio": value, "met": value <= 3})
+    return rows
+
+
+def run(quick=False, sizes=None, ranks=None, repeats=None, clock="cpu", progress=print):
+    """Run the benchmark; returns the result dictionary (see the module docstring)."""
+    import numpy as np
+    import scipy.linalg
+
+    import ldr
+
+    config = dict(QUICK if quick else FULL)
+    sizes = tuple(sizes or config["sizes"])
+    ranks = tuple(ranks or config["ranks"])
+    repeats = repeats or config["repeats"]
+    timer = _env.CLOCKS[clock]
+    cases = []
+    for rank in ranks:
+        for n in sizes:
+            if rank != 2 and n > 2048:
+                continue  # the rank-4 rows show the r dependence; the plain Toeplitz rows the scaling
+            case = _timing_case(np, scipy.linalg, ldr, n, rank, repeats, config["target_s"], timer, seed=n + rank)
+            cases.append(case)
+            progress(f"  r={rank} n={n}: " + ", ".join(f"{k} {_env.fmt_ratio(v)}" for k, v in case["ratios"].items()))
+    accuracy = _accuracy(np, scipy.linalg, ldr, config["accuracy_sizes"], seed=1)
+    progress("  accuracy done")
+    classes = _every_class(np, scipy.linalg, ldr, 512 if not quick else 128, seed=2)
+    return {
+        "benchmark": "ldr.solve vs dense LU and Levinson",
+        "environment": _env.environment(),
+        "clock": clock,
+        "cases": cases,
+        "accuracy": accuracy,
+        "every_class": classes,
+        "targets": _targets(cases),
+    }
+
+
+def _fmt(value):
+    return "—" if value is None else f"{value:.2e}"
+
+
+def _markdown(result):
+    lines = _env.markdown_header("`ldr.solve`: direct solves on the generators", result) + [""]
+    lines += ["## Time (median over repeats; ratios within a repeat: median (min–max))", "",
+              "| matrix | n | ldr ms | ldr_nocheck ms | dense LU ms | Levinson ms | ldr / dense LU | ldr / Levinson | ldr_nocheck / Levinson |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for case in result["cases"]:
+        t, q = case["times_s"], case["ratios"]
+        lines.append(
+            f"| {case['matrix']} | {case['n']} | {_env.fmt_ms(t['ldr'])} | {_env.fmt_ms(t['ldr_nocheck'])} | "
+            f"{_env.fmt_ms(t['dense_lu'])} | {_env.fmt_ms(t['levinson']) if 'levinson' in t else '—'} | "
+            f"{_env.fmt_ratio(q['ldr/dense_lu'])} | "
+            f"{_env.fmt_ratio(q['ldr/levinson']) if 'ldr/levinson' in q else '—'} | "
+            f"{_env.fmt_ratio(q['ldr_nocheck/levinson']) if 'ldr_nocheck/levinson' in q else '—'} |"
+        )
+    lines += ["", "## Backward error ‖Tx − b‖₁ / (‖T‖₁‖x‖₁), Toeplitz matrices", "",
+              "| n | matrix | cond₁ | ldr | dense LU | Levinson | ldr / dense LU | notes |", "|---|---|---|---|---|---|---|---|"]
+    for row in result["accuracy"]:
+        e = row["backward_error"]
+        notes = "; ".join(f"{k}: {v}" for k, v in row["warned"].items() if v)
+        ratio = row["ldr_over_dense_lu"]
+        lines.append(f"| {row['n']} | {row['matrix']} | {row['cond_1']:.1e} | {_fmt(e['ldr'])} | {_fmt(e['dense_lu'])} | "
+                     f"{_fmt(e['levinson'])} | {'—' if ratio is None else f'{ratio:.2g}'} | {notes} |")
+    lines += ["", "## Backward error, one matrix of every class", "", "| class | n | cond₁ | ldr | dense LU |",
+              "|---|---|---|---|---|"]
+    for row in result["every_class"]:
+        lines.append(f"| {row['class']} | {row['n']} | {row['cond_1']:.1e} | {_fmt(row['ldr'])} | {_fmt(row['dense_lu'])} |")
+    lines += [""] + _env.targets_markdown(result["targets"], "Targets (issue 17)")
+    return "\n".join(lines)
+
+
+def _plot(result, path):
+    styles = {
+        "ldr": ("ldr.solve", "C0", "o-"),
+        "ldr_nocheck": ("ldr.solve(check=False)", "C9", "o--"),
+        "dense_lu": ("scipy.linalg.solve (dense LU)", "C3", "s-"),
+        "levinson": ("scipy.linalg.solve_toeplitz", "C2", "^-"),
+    }
+    grid = [[(f"r = {r}", [c for c in result["cases"] if c["r"] == r]) for r in sorted({c["r"] for c in result["cases"]})]]
+    _env.plot_time_grid(path, grid, styles, title="Direct solve, one thread (CPU time)", xlabel="n",
+                        ylabel="time per solve (ms)", n2_through="ldr")
+
+
+main = _env.command_line(
+    _parser, run, script="bench_solve.py", stem=STEM, markdown=_markdown, plot=_plot, caption="time vs n",
+    banner=lambda args: f"ldr.solve ({'quick' if args.quick else 'full'}), {args.threads} thread(s)",
+)
+
+if __name__ == "__main__":
+    _env.ensure_process_settings(__file__, sys.argv[1:], _parser().parse_args(sys.argv[1:]).threads)
+    sys.exit(main())
