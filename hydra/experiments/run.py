@@ -868,8 +868,7 @@ def combine_runs(settings, out_dir, run_dirs, log=print):
             fh.write(json.dumps(rec) + "\n")
     if sweep_lines is not None:
         (out / "lr_sweep.jsonl").write_text(sweep_lines, encoding="utf-8")
-    total = sum(r["wall_s"] for r in records)
-    table = write_outputs(records, out, settings, chosen, total, data_desc=_data_desc(_load_data(settings, settings["seeds"][0])))
+    table = write_outputs(records, out, settings, chosen, None, data_desc=_data_desc(_load_data(settings, settings["seeds"][0])))
     log(table)
     return records
 
@@ -943,7 +942,7 @@ def paired_comparisons(records, n_boot=2000):
     -------
     list of dict
         ``a``, ``b`` (run names), ``params_a``, ``params_b``, ``seeds``, ``diff``, ``diff_ci``,
-        ``wins``, ``boot_lo``, ``boot_hi`` (accuracy fractions).
+        ``wins``, ``ties`` (seeds with a above b, equal), ``boot_lo``, ``boot_hi`` (accuracy fractions).
     """
     import numpy as np
 
@@ -967,6 +966,7 @@ def paired_comparisons(records, n_boot=2000):
         mean, ci = _t_interval(diffs)
         rec = {"a": a, "b": b, "params_a": by[a][seeds[0]]["params_adapter"], "params_b": by[b][seeds[0]]["params_adapter"],
                "seeds": len(seeds), "diff": mean, "diff_ci": ci, "wins": sum(d > 0 for d in diffs),
+               "ties": sum(d == 0 for d in diffs),
                "boot_lo": None, "boot_hi": None}
         hits = [by[x][s].get("test_hits") for x in (a, b) for s in seeds]
         if all(hits):
@@ -1010,7 +1010,7 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
             "",
             "Paired differences (run a minus run b, accuracy points; same seeds, batches and test examples):",
             "",
-            "| a | b | params a / b | seeds | mean difference ± 95 % CI (over seeds) | seeds a > b "
+            "| a | b | params a / b | seeds | mean difference ± 95 % CI (over seeds) | seeds a > b (ties) "
             "| 95 % bootstrap over test examples |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
@@ -1018,8 +1018,8 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
             boot = f"[{100 * c['boot_lo']:+.1f}, {100 * c['boot_hi']:+.1f}]" if c["boot_lo"] is not None else ""
             lines.append(f"| {c['a']} | {c['b']} | {c['params_a']:,} / {c['params_b']:,} | {c['seeds']} | "
                          f"{100 * c['diff']:+.1f}" + (f" ± {100 * c['diff_ci']:.1f}" if c["diff_ci"] is not None else "")
-                         + f" | {c['wins']}/{c['seeds']} | {boot} |")
-        table += "\n".join(lines)
+                         + f" | {c['wins']}/{c['seeds']}" + (f" ({c['ties']})" if c["ties"] else "") + f" | {boot} |")
+        table += "\n" + "\n".join(lines)
     rec0 = records[0]
     header = [
         f"# HyDRA demo results ({settings.get('name') or 'custom'} preset)",
@@ -1041,7 +1041,8 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
         + (f"; the {settings['frozen_layers']} lower (frozen) layers' outputs are computed once per text and reused"
            if settings.get("frozen_layers") else ""),
         f"- torch {rec0['torch']}, transformers {rec0['transformers']}, python {rec0['python']}; "
-        f"total wall time {total_s / 60:.1f} min",
+        + (f"total wall time {total_s / 60:.1f} min" if total_s is not None
+           else "merged from several processes (--combine): the time of each run is in the table"),
         "",
     ]
     # The blank line ends the list: a table right after a list item would continue the item.
