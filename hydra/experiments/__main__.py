@@ -22,7 +22,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hydra.experiments", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
-                        help="quick: 3 seeds, ~20 min on 2 idle CPU cores (default); full: the pool-size and fixed-ratio "
+                        help="quick: 3 seeds, sized for < 20 min on 2 idle CPU cores (default); full: the pool-size and fixed-ratio "
                              "sweeps, 5 seeds (1-2 h); tiny: seconds; paper: ViT-B/16 on CIFAR-100 (GPU)")
     parser.add_argument("--out", default=None, help="output directory (default results/<preset>)")
     parser.add_argument("--model", default=None, help="backbone: 'minilm', a local model directory or a hub id")

@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["accuracy_vs_params", "accuracy_vs_fixed_ratio"]
 
 _STYLE = {
-    "lora": ("LoRA (r = 1, 2, 4)", "tab:blue", "o", "-"),
+    "lora": ("LoRA", "tab:blue", "o", "-"),
     "ldr": ("plain LDR (circulant, Toeplitz-like r=1)", "tab:gray", "s", ":"),
     "hydra_toeplitz": ("HyDRA Toeplitz", "tab:orange", "^", "-"),
     "hydra_hankel_like": ("HyDRA Hankel-like", "tab:green", "v", "-"),
@@ -60,6 +60,8 @@ def accuracy_vs_params(rows, path, title=""):
         # Several methods share a parameter count (e.g. 9,216 for LoRA r=1, LDR Toeplitz-like and
         # HyDRA P=768): shift each line by a few percent so that points and error bars stay apart.
         jitter = 1.0 + _JITTER * (i - (len(_STYLE) - 1) / 2)
+        if line == "lora":  # name the ranks actually run
+            label = "LoRA (r = " + ", ".join(str((r.get("config") or {}).get("rank")) for r in pts) + ")"
         x = [r["params_adapter"] * jitter for r in pts]
         y = [100 * r["test"] for r in pts]
         ax.errorbar(x, y, yerr=_err(pts), color=color, marker=marker, ls=ls, lw=1.6, ms=6, capsize=3, label=label)

@@ -58,8 +58,9 @@ _METHODS = {
     "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
 }
 
-#: Named settings. ``quick``: the ``make demo`` run (three seeds, about 20 minutes on 2 idle CPU
-#: cores); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
+#: Named settings. ``quick``: the ``make demo`` run (three seeds; sized for well under 20 minutes
+#: on 2 idle CPU cores from the per-step cost, not timed idle: on a busy shared machine it took
+#: hours); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
 #: five seeds) on the same task, 1-2 hours on a workstation; ``tiny``: a random 2-layer BERT and a
 #: synthetic data set (seconds, for tests); ``paper``: the paper's setting (ViT-B/16 on CIFAR-100,
 #: 5,000 iterations), for a GPU.
@@ -244,10 +245,10 @@ def method_grid(settings, seed=0):
 
     Examples
     --------
-    >>> [m.name for m in method_grid(PRESETS["quick"])][:6]
-    ['head', 'lora_r1', 'lora_r2', 'lora_r4', 'ldr_circulant', 'ldr_toeplitz_like']
-    >>> len(method_grid(PRESETS["quick"]))
-    17
+    >>> [m.name for m in method_grid(PRESETS["quick"])]
+    ['head', 'lora_r1', 'hydra_toeplitz_P768', 'hydra_vandermonde_like_P768']
+    >>> len(method_grid(PRESETS["full"]))
+    31
     """
     import hydra
 
