@@ -23,11 +23,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 venv: $(STAMP)
 
 # The test command builds the documentation (warnings as errors, plus its doctests), then runs
-# every docstring example (doctest) and the unit/property tests, which include the check that
-# no built page loads a remote script (tests/test_docs_offline.py reads docs/_build/html).
+# the unit/property tests. They include every docstring example, run as pasted into a fresh
+# session (tests/test_docstring_examples.py), and the check that no built page loads a remote
+# script (tests/test_docs_offline.py reads docs/_build/html).
 test: $(STAMP)
 	$(MAKE) docs
-	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules ldr hydra
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 docs: $(STAMP)

@@ -96,8 +96,8 @@ import numpy as np
 trim_doctest_flags = True
 # Only the `.. doctest::` blocks of the narrative pages (theory, paper notes, tutorials) run
 # here. The Examples sections of docstrings, which autodoc pulls into the API pages, are run
-# by `pytest --doctest-modules ldr hydra` (see the Makefile's test target) in their module's
-# namespace; running them a second time here would test nothing new.
+# by tests/test_docstring_examples.py, each in an empty namespace as a reader pastes it;
+# running them a second time here would test nothing new.
 doctest_test_doctest_blocks = ""
 
 # MyST (the benchmarks page): $...$ is inline math, as on the reStructuredText pages' :math:.

@@ -90,6 +90,7 @@ def gradient_route(structure, layer_shape, block_shape):
 
     Examples
     --------
+    >>> from hydra.autograd import gradient_route
     >>> gradient_route("toeplitz", (768, 768), (192, 192)), gradient_route("cauchy_like", (768, 768), (192, 192))
     ('correlation', 'dense')
     """
@@ -148,6 +149,7 @@ def toeplitz_block_correlation(dy, x, chunk=_CHUNK, tile=None):
     Examples
     --------
     >>> import torch
+    >>> from hydra.autograd import toeplitz_block_correlation
     >>> dy, x = torch.randn(9, 2, 5, dtype=torch.float64), torch.randn(9, 2, 3, dtype=torch.float64)
     >>> M = torch.einsum("tpi,tqj->pqij", dy, x)                  # the blocks of dYᵀX
     >>> dense = torch.stack([M.diagonal(offset=3 - 1 - d, dim1=-2, dim2=-1).sum(-1) for d in range(7)], -1)

@@ -78,6 +78,7 @@ def tensor_digest(tensor):
     Examples
     --------
     >>> import torch
+    >>> from hydra.integrity import tensor_digest
     >>> a = torch.tensor([1.0, -0.0])
     >>> tensor_digest(a) == tensor_digest(a.clone()), tensor_digest(a) == tensor_digest(torch.tensor([1.0, 0.0]))
     (True, False)
@@ -158,7 +159,8 @@ def expected_regenerated(config, layers):
 
     Examples
     --------
-    >>> import hydra
+    >>> import torch, hydra
+    >>> from hydra.integrity import expected_regenerated, layer_regenerated
     >>> cfg = hydra.HydraConfig(structure="cauchy_like", k=2, pool_size=16, target_modules=["q"])
     >>> layer = hydra.HydraLinear(torch.nn.Linear(8, 8), cfg, name="q")
     >>> ours = layer_regenerated(layer)

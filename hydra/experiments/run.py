@@ -245,6 +245,7 @@ def method_grid(settings, seed=0):
 
     Examples
     --------
+    >>> from hydra.experiments.run import PRESETS, method_grid
     >>> [m.name for m in method_grid(PRESETS["quick"])]
     ['head', 'lora_r1', 'hydra_toeplitz_P768', 'hydra_vandermonde_like_P768']
     >>> len(method_grid(PRESETS["full"]))
