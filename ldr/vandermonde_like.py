@@ -98,6 +98,9 @@ class VandermondeLike(LDRMatrix):
         """
         self = object.__new__(cls)
         bk = get_backend(row_scales, H, v)
+        # Frozen like the generators of a validated matrix (no-op on torch), so that the NumPy
+        # cache of the product factors may be used: see "Mutation" in LDRMatrix's notes.
+        row_scales, H = bk.freeze(row_scales), bk.freeze(H)
         self._krylov_G = row_scales
         wide = wide_dtype(bk, bk.dtype_kind(row_scales.dtype) == "c" or bk.dtype_kind(v.dtype) == "c" or isinstance(B.f, complex))
         shifted = _accurate_power(bk, bk.cast(v, wide), B.size) - B.f

@@ -323,3 +323,18 @@ def test_numpy_deepcopy_and_pickle_do_not_share_or_thaw():
         np.testing.assert_allclose(twin @ x, y, rtol=1e-13)
         with pytest.raises(ValueError):
             twin.G.flags.writeable = True
+
+
+def test_numpy_krylov_form_vandermonde_is_frozen_and_cached():
+    # ldr.vandermonde stores Krylov row scales instead of G: they must be as immutable as a
+    # validated G (also after deepcopy/pickle), so that the cached factors cannot go stale.
+    v = np.array([0.5, 0.9, -0.7])
+    W = ldr.vandermonde(v, 6)
+    expected = np.vander(v, 6, increasing=True) @ np.arange(6.0)
+    for clone in (W, copy.deepcopy(W), pickle.loads(pickle.dumps(W))):
+        for array in (clone._krylov_G, clone.H):
+            with pytest.raises(ValueError, match="read-only"):
+                array[...] = 3.0
+        np.testing.assert_allclose(clone @ np.arange(6.0), expected, rtol=1e-13)
+        np.testing.assert_allclose(clone @ np.arange(6.0), expected, rtol=1e-13)  # from the cache
+        assert clone._cache, "the frozen Krylov form should let the product factors be cached"
