@@ -26,7 +26,11 @@ Operator pairs (every one nonsingular for every block shape) and block formulas:
 
 Dense builds cost :math:`O(R\, b_m b_n)` per block for every structure (column recurrences and
 cumulative sums, :func:`shift_toeplitz_like_dense`), so building ΔW costs about as much as
-reading it, and the GEMM that applies it dominates.
+reading it, and the GEMM that applies it dominates. The Toeplitz-like, Hankel-like and
+Vandermonde-like builders are custom autograd functions with their adjoints written out (a few
+contiguous passes over the blocks each way; autograd through the strided views and complex
+intermediates cost 3–4× more); their backward passes are plain torch operations, so a double
+backward works.
 
 :math:`(Z_1, Z_{-1})` is singular for rectangular blocks whose row count has more factors of 2
 than the column count (:doc:`/theory/displacement`), hence :math:`(Z_1, Z_0)` there, the core's
@@ -39,6 +43,8 @@ Cauchy blocks use the interlaced nodes :math:`v_i = i`, :math:`u_j = j + 1/2`, s
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
@@ -120,45 +126,70 @@ def shift_toeplitz_like_dense(G, H, f):
     >>> bool(np.allclose(W.numpy(), scipy.linalg.solve_sylvester(Z(5, 1), -Z(5, -1), (G @ H).numpy())))
     True
     """
-    bm, bn = G.shape[-2], H.shape[-1]
-    Gt = G.transpose(-1, -2)  # (..., R, bm)
-    periods = -(-(bm + bn) // bm)
-    extended = Gt.repeat(*([1] * (Gt.ndim - 1)), periods)[..., 1 : bm + bn]
-    circulant = extended.unfold(-1, bn, 1)  # (..., R, bm, bn): g[(d + 1 + s) mod bm], a strided view
-    M = (circulant * H.unsqueeze(-2)).sum(-3)  # (..., bm, bn), indexed [d, s]
-    prefix = M.cumsum(-1)
-    Q = prefix[..., -1:] / (1.0 - f) - (prefix - M)  # [d, j]: total / (1 - f) minus the sum over s < j
-    return _ColumnRoll.apply(Q)
+    return _ShiftToeplitzLikeDense.apply(G, H, f, False)
 
 
-class _ColumnRoll(torch.autograd.Function):
-    """``W[..., i, j] = Q[..., (i - j) mod bm, j]``: a permutation of every column.
+@functools.lru_cache(maxsize=64)
+def _roll_index(bm, bn, offset, sign, flip, device):
+    """Flat indices of ``out[d, j] = src[(d + offset + sign * j) mod bm, col(j)]`` on a (bm, bn) grid.
 
-    Both directions are one ``index_select`` on the flattened (bm·bn) axis (3x faster on the
-    CPU than ``gather`` along the row axis); the backward applies the inverse permutation,
-    ``Q[..., d, j] = W[..., (d + j) mod bm, j]``, instead of autograd's scatter-add.
+    ``col(j) = bn - 1 - j`` when ``flip`` else ``j``. Cached: the same few permutations serve
+    every step of a layer.
+    """
+    d = torch.arange(bm, device=device).unsqueeze(-1)
+    j = torch.arange(bn, device=device)
+    col = bn - 1 - j if flip else j
+    return (((d + offset + sign * j) % bm) * bn + col).reshape(-1)
+
+
+def _roll(X, offset, sign, flip=False):
+    """Apply :func:`_roll_index` to the last two axes of ``X`` (one 2-D ``index_select``).
+
+    A 2-D ``index_select`` on the flattened (bm·bn) axis: on 3-D or 4-D tensors, or as a
+    ``gather`` along the row axis, torch takes 3–7x longer on the CPU.
+    """
+    *batch, bm, bn = X.shape
+    index = _roll_index(bm, bn, offset, sign, flip, X.device)
+    return X.reshape(-1, bm * bn).index_select(-1, index).reshape(*batch, bm, bn)
+
+
+class _ShiftToeplitzLikeDense(torch.autograd.Function):
+    r"""The running-sum build of :func:`shift_toeplitz_like_dense`, with its adjoint written out.
+
+    Forward, with :math:`c = 1/(1-f)`: :math:`P = GH`, :math:`M[d, s] = P[(d+1+s) \bmod b_m, s]`,
+    :math:`Q[d, j] = c\sum_s M[d, s] - \sum_{s<j} M[d, s]`, :math:`W[i, j] = Q[(i-j) \bmod b_m, j]`
+    (``flip``: :math:`W[i, j] = Q[\ldots, b_n-1-j]`, the column reversal of Hankel-like blocks).
+    Backward: the two rolls are permutations (their adjoints are the inverse permutations), and
+    the adjoint of :math:`M \mapsto Q` is :math:`dM = \operatorname{cumsum}(dQ) + (c-1)\sum_j dQ[:, j]`.
+    Five passes over the (bm, bn) blocks each way, and autograd keeps only G and H.
     """
 
     @staticmethod
-    def _index(bm, bn, device, sign):
-        i = torch.arange(bm, device=device).unsqueeze(-1)
-        j = torch.arange(bn, device=device)
-        return (((i + sign * j) % bm) * bn + j).reshape(-1)
+    def forward(ctx, G, H, f, flip):
+        bn = H.shape[-1]
+        c = 1.0 / (1.0 - f)
+        M = _roll(G @ H, 1, 1)
+        prefix = M.cumsum(-1)
+        total = prefix[..., -1:] * c
+        Q = M.sub_(prefix).add_(total)  # c·total - (sum over s < j), in place on M
+        ctx.save_for_backward(G, H)
+        ctx.c, ctx.flip = c, flip
+        return _roll(Q, 1 - bn, 1, True) if flip else _roll(Q, 0, -1)
 
     @staticmethod
-    def _permute(X, sign):
-        *batch, bm, bn = X.shape
-        # A 2-D index_select: on a 3-D or 4-D tensor torch falls back to a ~7x slower gather.
-        flat = X.reshape(-1, bm * bn).index_select(-1, _ColumnRoll._index(bm, bn, X.device, sign))
-        return flat.reshape(*batch, bm, bn)
-
-    @staticmethod
-    def forward(ctx, Q):
-        return _ColumnRoll._permute(Q, -1)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _ColumnRoll._permute(grad, 1)
+    def backward(ctx, dW):
+        # Plain torch operations: a double backward differentiates through them.
+        G, H = ctx.saved_tensors
+        dQ = _roll(dW, 0, 1, ctx.flip)
+        dM = dQ.cumsum(-1)
+        dM += (ctx.c - 1.0) * dM[..., -1:].clone()
+        dP = _roll(dM, -1, -1)
+        dG = dH = None
+        if ctx.needs_input_grad[0]:
+            dG = (dP @ H.transpose(-1, -2).conj()).sum_to_size(G.shape)
+        if ctx.needs_input_grad[1]:
+            dH = (G.transpose(-1, -2).conj() @ dP).sum_to_size(H.shape)
+        return dG, dH, None, None
 
 
 class BlockStructure:
@@ -288,7 +319,7 @@ class HankelLikeBlocks(ToeplitzLikeBlocks):
 
     def dense(self, G, H, buffers):
         # W J is Toeplitz-like for (Z_1, Z_0) with generators (G, H J).
-        return shift_toeplitz_like_dense(G, H.flip(-1), 0.0).flip(-1)
+        return _ShiftToeplitzLikeDense.apply(G, H.flip(-1), 0.0, True)
 
 
 class VandermondeLikeBlocks(BlockStructure):

@@ -40,6 +40,7 @@ __all__ = [
     "expected_regenerated",
     "shared_index_maps",
     "attach_digest",
+    "guard_model_load",
     "set_digest",
     "transfer_trainable",
 ]
@@ -244,6 +245,51 @@ def attach_digest(layer):
     layer.register_buffer(DIGEST_BUFFER, torch.zeros(32, dtype=torch.uint8, device=device))
     set_digest(layer, digests)
     layer.register_load_state_dict_pre_hook(_check_incoming_digest)
+
+
+def guard_model_load(model):
+    """Check every HyDRA layer's incoming state before ``model.load_state_dict`` copies anything.
+
+    torch loads a state dict module by module, running each module's pre-hooks just before
+    copying that module's tensors, so the per-layer check of :func:`attach_digest` alone would
+    refuse layer 3 after layers 1 and 2 had already been overwritten. This pre-hook on the
+    model runs first, with the whole state dict, and applies the same check to every
+    :class:`~hydra.HydraLinear` below it: a refused load leaves the whole model as it was. The
+    adapter layers are looked up at load time (adapters added or removed later count).
+    Registered once per model by :func:`hydra.inject`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The module :func:`hydra.inject` adapted (the hook also runs when a wrapper around it,
+        such as DataParallel, loads a state dict with a prefix).
+
+    Examples
+    --------
+    >>> import torch, hydra
+    >>> model = hydra.inject(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)),
+    ...                      hydra.HydraConfig(target_modules=["0", "1"], k=2, pool_size=28))
+    >>> state = {key: value.clone() for key, value in model.state_dict().items()}
+    >>> state["0.pool.trainable"] += 1.0                  # a change to layer 0 ...
+    >>> state["1.regenerated_digest"][0] ^= 1             # ... and a damaged layer 1
+    >>> before = model[0].pool.trainable.clone()
+    >>> try:
+    ...     model.load_state_dict(state)
+    ... except hydra.CheckpointError:
+    ...     print("refused")
+    refused
+    >>> torch.equal(model[0].pool.trainable, before)      # layer 0 was not touched either
+    True
+    """
+    if not getattr(model, "_hydra_load_guard", False):
+        model.register_load_state_dict_pre_hook(_check_all_incoming)
+        model._hydra_load_guard = True
+
+
+def _check_all_incoming(model, state_dict, prefix, *_):
+    for name, module in model.named_modules():
+        if hasattr(module, DIGEST_BUFFER) and hasattr(module, "layer_name"):
+            _check_incoming_digest(module, state_dict, f"{prefix}{name}." if name else prefix)
 
 
 def _check_incoming_digest(layer, state_dict, prefix, *_):

@@ -230,6 +230,7 @@ def inject(model, config):
                 adapter.register_forward_pre_hook(_keep_module_forward)
     _targets.unfreeze_modules_to_save(model, config)
     _pretrained.guard_transformers_save(model)
+    _integrity.guard_model_load(model)
     return model
 
 

@@ -195,13 +195,57 @@ def paired_vandermonde_dense(G, H, tables):
     one cumulative sum, :math:`O(R\, m n)`; every factor has modulus at most 1 (:doc:`/theory/stability`).
     """
     out_dtype, work = G.dtype, _paired_work_dtype(G.dtype)
-    m = G.shape[-2]
-    V = torch.complex(tables["vandermonde_real"].to(work), tables["vandermonde_imag"].to(work))  # (h, n)
-    q = torch.complex(tables["wrap_real"].to(work), tables["wrap_imag"].to(work)).unsqueeze(-1)  # (h, 1)
-    partial = (H.to(work).flip(-1).unsqueeze(-2) * V).cumsum(-1)  # (..., R, h, n): p_K(w_i)
-    VC = V * ((1 - q) * partial.flip(-1) + q * partial[..., -1:])
-    Y = (_complex_rows(G.to(work), m).transpose(-1, -2).unsqueeze(-1) * VC).sum(-3)  # (..., h, n)
-    return _real_rows(Y, m, -2).to(out_dtype)
+    table = lambda name: tables[name].to(device=G.device, dtype=work)  # noqa: E731 (a no-op for a layer's buffers)
+    V = torch.complex(table("vandermonde_real"), table("vandermonde_imag"))  # (h, n)
+    q = torch.complex(table("wrap_real"), table("wrap_imag")).unsqueeze(-1)  # (h, 1)
+    return _PairedVandermondeDense.apply(G.to(work), H.to(work), V, q).to(out_dtype)
+
+
+def _wrapped_partial_sums(E, q):
+    """``(1 - q) * flip(cumsum(E)) + q * sum(E)`` along the last axis (both passes of the build)."""
+    S = E.cumsum(-1)
+    return (1 - q) * S.flip(-1) + q * S[..., -1:]
+
+
+class _PairedVandermondeDense(torch.autograd.Function):
+    r"""The build of :func:`paired_vandermonde_dense` with its adjoint written out.
+
+    The sum over the R rank terms comes first: :math:`P = \tilde G\, (H J)` (complex (h, n), R
+    inner), :math:`Y = V \circ \mathcal S(V \circ P)` with
+    :math:`\mathcal S(E) = (1 - q) \circ \operatorname{flip}(\operatorname{cumsum} E) + q \sum E`.
+    :math:`\mathcal S` is its own adjoint up to conjugating q, so the backward pass is
+    :math:`dP = \bar V \circ \mathcal S_{\bar q}(\bar V \circ dY)`,
+    :math:`d\tilde G = dP\, (HJ)^T`, :math:`d(HJ) = \operatorname{Re}(\tilde G^H dP)`: a few
+    passes over (h, n) each way instead of autograd through R complex (h, n) intermediates.
+    """
+
+    @staticmethod
+    def forward(ctx, G, H, V, q):
+        m = G.shape[-2]
+        Gc, Hf = _complex_rows(G, m), H.flip(-1)
+        P = torch.complex(Gc.real @ Hf, Gc.imag @ Hf)
+        ctx.save_for_backward(G, H, V, q)
+        ctx.m, ctx.shapes = m, (G.shape, H.shape)
+        return _real_rows(V * _wrapped_partial_sums(V * P, q), m, -2)
+
+    @staticmethod
+    def backward(ctx, dout):
+        # Plain torch operations: a double backward differentiates through them.
+        G, H, V, q = ctx.saved_tensors
+        m, p = ctx.m, ctx.m // 2
+        Gc, Hf = _complex_rows(G, m), H.flip(-1)  # from the saved inputs, so a double backward sees them
+        imag = torch.cat([dout[..., p : 2 * p, :], torch.zeros_like(dout[..., 2 * p :, :])], -2)
+        dY = torch.complex(torch.cat([dout[..., :p, :], dout[..., 2 * p :, :]], -2), imag)
+        Vc = V.conj()
+        dP = Vc * _wrapped_partial_sums(Vc * dY, q.conj())
+        dG = dH = None
+        if ctx.needs_input_grad[0]:
+            dGc = torch.complex(dP.real @ Hf.transpose(-1, -2), dP.imag @ Hf.transpose(-1, -2))
+            dG = _real_rows(dGc, m, -2).sum_to_size(ctx.shapes[0])
+        if ctx.needs_input_grad[1]:
+            dH = (Gc.real.transpose(-1, -2) @ dP.real + Gc.imag.transpose(-1, -2) @ dP.imag).flip(-1)
+            dH = dH.sum_to_size(ctx.shapes[1])
+        return dG, dH, None, None
 
 
 def paired_vandermonde_matvec(G, H, tables, x, f):

@@ -157,6 +157,27 @@ def test_load_state_dict_between_equal_injections_still_works_and_base_only_stat
     assert "bert.query.regenerated_digest" in result.missing_keys
 
 
+@pytest.mark.parametrize("wrap", [lambda m: m, nn.DataParallel, lambda m: nn.Sequential(m)],
+                         ids=["bare", "DataParallel", "inside-a-parent"])
+def test_a_refused_load_state_dict_leaves_every_layer_as_it_was(wrap):
+    """The first adapter's entries are fine, the second's digest is damaged: nothing is copied.
+
+    torch copies module by module, so a check in each layer's own pre-hook alone would have
+    overwritten ``bert.query`` (and the head) before refusing ``bert.value``.
+    """
+    source = _trained(lambda m: m, _cfg())
+    target = wrap(hydra.inject(Classifier(), _cfg()))
+    state = {key: value.clone() for key, value in wrap(source).state_dict().items()}
+    damaged = next(key for key in state if key.endswith("value.regenerated_digest"))
+    state[damaged][0] ^= 1
+    before = {key: value.clone() for key, value in target.state_dict().items()}
+    assert any(not torch.equal(state[key], before[key]) for key in state if "query.pool" in key)
+    with pytest.raises(hydra.CheckpointError, match="value.regenerated_digest"):
+        target.load_state_dict(state)
+    after = target.state_dict()
+    assert all(torch.equal(after[key], before[key]) for key in before)
+
+
 # -- damaged tensor data ----------------------------------------------------------------------
 
 
