@@ -246,7 +246,48 @@ class ToeplitzLike(LDRMatrix):
             return self._bk.take(self._cast(self._entries, dtype), index, axis=-1)
         if self._square:
             return self._dense_square(dtype)
+        if abs(self.e) == 1:
+            return self._dense_rectangular(dtype)
         return super()._dense(dtype)
+
+    def _dense_rectangular(self, dtype):
+        r"""Rectangular reconstruction for :math:`|e| = 1` from the first column, :math:`O(r m n)`.
+
+        The column recursion of the square case, :math:`w_{j+1} = Z_e w_j - c_j` (c = GH), holds
+        for every shape; only the closing equation through :math:`w_0` differs, so :math:`w_0 = W e_0`
+        is taken from one fast product instead. A power :math:`Z_e^t` shifts down by t and
+        multiplies by e at each wrap, so with :math:`d = (i - j) \bmod m`,
+        :math:`k = -\lfloor (i - j)/m \rfloor` and :math:`a = \lfloor (d + 1 + s)/m \rfloor`,
+
+        .. math::
+
+            W_{ij} = e^{k} \Big( w_0[d] - \sum_{s < j} e^{-a}\, c_s[(d + 1 + s) \bmod m] \Big):
+
+        one product GH, one gather, one running sum and one gather of m·n entries. The weights
+        :math:`e^{k}, e^{-a}` have modulus 1 here; for :math:`|e| \ne 1` they would grow like
+        :math:`|e|^{\pm n/m}` and cancel, so other pairs apply W to the identity instead.
+        """
+        bk = self._bk
+        m, n = self.shape
+        e = self.e
+        C = bk.matmul(self._cast(self.G, dtype), self._cast(self.H, dtype))  # (..., m, n)
+        batch = tuple(C.shape[:-2])
+        first = bk.zeros((n,), dtype, like=C)
+        first[..., 0] = 1
+        w0 = self._matvec(first)  # (..., m): the first column, by the fast product
+        d = np.arange(m)[:, None]
+        j = np.arange(n)[None, :]
+        # M[d, s] = e^{-a} c_s[(d + 1 + s) mod m]: one gather from the flattened C.
+        M = bk.take(C.reshape(batch + (m * n,)), ((d + 1 + j) % m) * n + j, axis=-1)
+        base = e if isinstance(e, complex) else float(e)  # a real e (= -1) keeps real weights
+        if e != 1:
+            M = M * bk.asarray(np.power(base, -((d + 1 + j) // m)), dtype=dtype, like=M)
+        P = bk.cumsum(bk.pad_last(M, 1, 0), axis=-1)[..., :n]  # P[d, j] = sum over s < j
+        Q = w0[..., :, None] - P
+        W = bk.take(Q.reshape(batch + (m * n,)), ((d - j) % m) * n + j, axis=-1)  # row index i as d
+        if e != 1:
+            W = W * bk.asarray(np.power(base, -((d - j) // m)), dtype=dtype, like=W)
+        return W
 
     def _dense_square(self, dtype):
         r"""Square reconstruction from the column recursion, :math:`O(r n^2)`, no FFT.

@@ -143,3 +143,37 @@ def test_torch_rectangular_products_and_gradients(m, n, e, f):
     assert torch.autograd.gradcheck(
         lambda a, b: ldr.toeplitz_like(a, b, e=e, f=f).matvec(torch.tensor(x)), (Gt, Ht), eps=1e-6, atol=1e-6
     )
+
+
+# dense() unrolls the column recursion from w0 = W e0 when |e| = 1 (O(rmn)); other pairs apply W
+# to the identity. Batches, Hankel-like, float32, torch and gradients of the O(rmn) route:
+@pytest.mark.parametrize("m, n, e, f", [(7, 3, 1.0, 0.0), (3, 7, -1.0, 0.0), (12, 8, 1.0, 2.0), (5, 9, 1j, 0.3),
+                                        (1, 6, 1.0, 0.0), (6, 1, -1.0, 0.5)])
+def test_rectangular_dense_route_with_batches_hankel_and_float32(m, n, e, f):
+    rng = np.random.default_rng(m * n)
+    G, H = rng.standard_normal((3, 1, m, 2)), rng.standard_normal((1, 2, 2, n))
+    W = ldr.toeplitz_like(G, H, e=e, f=f)
+    dense = W.dense()
+    assert dense.shape == (3, 2, m, n)
+    for index in np.ndindex(3, 2):
+        D = _sylvester(m, n, e, f, G[index[0], 0] @ H[0, index[1]])
+        assert np.abs(dense[index] - D).max() <= 1e-12 * np.abs(D).max()
+    J = np.eye(n)[::-1]
+    np.testing.assert_allclose(ldr.hankel_like(G, H @ J, e=e, f=f).dense(), dense @ J, rtol=0, atol=1e-12 * np.abs(dense).max())
+    W32 = ldr.toeplitz_like(G.astype(np.float32), H.astype(np.float32), e=e, f=f).dense()
+    assert W32.dtype == (np.complex64 if isinstance(e, complex) else np.float32)
+    assert np.abs(W32 - dense).max() <= 1e-5 * np.abs(dense).max()
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason=NO_TORCH)
+@pytest.mark.parametrize("m, n, e", [(7, 3, 1.0), (3, 7, -1.0)])
+def test_rectangular_dense_route_in_torch_with_gradients(m, n, e):
+    import torch
+
+    rng = np.random.default_rng(m * n)
+    G, H = rng.standard_normal((2, m, 2)), rng.standard_normal((2, 2, n))
+    expected = ldr.toeplitz_like(G, H, e=e, f=0.0).dense()
+    Gt, Ht = torch.tensor(G, requires_grad=True), torch.tensor(H, requires_grad=True)
+    np.testing.assert_allclose(ldr.toeplitz_like(Gt, Ht, e=e, f=0.0).dense().detach().numpy(), expected,
+                               rtol=0, atol=1e-12 * np.abs(expected).max())
+    assert torch.autograd.gradcheck(lambda a, b: ldr.toeplitz_like(a, b, e=e, f=0.0).dense(), (Gt, Ht))
