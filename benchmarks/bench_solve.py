@@ -4,11 +4,13 @@ For each size n, one run times, in turn, on the same random Toeplitz matrix T (f
 row standard normal) and right-hand side b:
 
 ``ldr``
-    ``ldr.solve(W, b)`` with its defaults (one refinement step, condition estimate and
-    backward-error check), W = ``ldr.toeplitz(c, r)``: DFTs to a Cauchy-like matrix, then
-    Gaussian elimination with partial pivoting on the rank-2 generators, :math:`O(rn^2)`.
+    ``ldr.solve(W, b)`` with its defaults, W = ``ldr.toeplitz(c, r)``: a plain Toeplitz matrix
+    takes the Levinson route (two Levinson solves for the first and last columns of
+    :math:`T^{-1}`, then Gohberg–Semencul products in :math:`O(n \log n)` for the solve, its
+    refinement, the backward-error check and the condition bound), with the pivoted elimination
+    as a fallback.
 ``ldr_nocheck``
-    The same with ``check=False`` (no condition estimate: 5 fewer solves).
+    The same with ``check=False`` (no condition estimate).
 ``dense_lu``
     :func:`scipy.linalg.solve` on the dense matrix (LAPACK ``gesv`` plus its condition
     estimate), :math:`O(n^3)`.
@@ -16,8 +18,10 @@ row standard normal) and right-hand side b:
     :func:`scipy.linalg.solve_toeplitz` (Levinson–Durbin, :math:`O(n^2)`, no pivoting; plain
     Toeplitz only).
 
-and, for ``--ranks`` above 2, the same comparison with dense LU on a Toeplitz-like matrix of
-that displacement rank. Accuracy: the backward error
+and, for each of ``--ranks``, the same comparison with dense LU on a Toeplitz-like matrix with
+random generators of that displacement rank (n ≤ 2048), which takes the elimination on the
+generators (DFTs to a Cauchy-like matrix, blocked Gaussian elimination with partial pivoting,
+:math:`O(rn^2)`, one refinement step and Hager's estimate). Accuracy: the backward error
 :math:`\lVert Tx - b\rVert_1 / (\lVert T\rVert_1 \lVert x\rVert_1)` of every method, on the
 random matrices above and on ill-conditioned ones (Kac–Murdock–Szegő :math:`\rho^{|i-j|}` with
 :math:`\rho = 1 - 10^{-4}`, condition ~1e9, and the prolate matrix, condition up to ~1e15), and
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -49,7 +54,7 @@ __all__ = ["main", "run"]
 
 FULL = {"sizes": (256, 512, 1024, 2048, 4096, 8192), "ranks": (2, 4), "repeats": 3, "target_s": 0.05,
         "accuracy_sizes": (256, 1024, 2048)}
-QUICK = {"sizes": (256, 1024), "ranks": (2,), "repeats": 3, "target_s": 0.02, "accuracy_sizes": (256,)}
+QUICK = {"sizes": (256, 1024), "ranks": (4,), "repeats": 3, "target_s": 0.02, "accuracy_sizes": (256,)}
 STEM = "solve"
 # Dense LU at 8192 takes ~30 s per call on one core: its repeats are capped separately.
 DENSE_LIMIT_REPEATS = {8192: 1, 4096: 2}
@@ -59,7 +64,7 @@ def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="n = 256, 1024 only (about a minute)")
     p.add_argument("--sizes", type=int, nargs="+", help="override the sizes n")
-    p.add_argument("--ranks", type=int, nargs="+", help="displacement ranks (2 = plain Toeplitz)")
+    p.add_argument("--ranks", type=int, nargs="+", help="displacement ranks of the random Toeplitz-like rows")
     p.add_argument("--repeats", type=int, help="override the number of repeats")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1)")
     p.add_argument("--clock", choices=tuple(_env.CLOCKS), default="cpu", help="cpu (default) or wall time")
@@ -153,9 +158,11 @@ def _every_class(np, scipy_linalg, ldr, n, seed):
 
 # -- timing ---------------------------------------------------------------------------------------
 def _timing_case(np, scipy_linalg, ldr, n, rank, repeats, target_s, clock, seed):
+    """One size: ``rank=None`` is the plain Toeplitz matrix, otherwise random generators of that rank."""
     rng = np.random.default_rng(seed)
     b = rng.standard_normal(n)
-    if rank == 2:
+    plain = rank is None
+    if plain:
         c, r = rng.standard_normal(n), rng.standard_normal(n)
         r[0] = c[0]
         W = ldr.toeplitz(c, r)
@@ -168,19 +175,20 @@ def _timing_case(np, scipy_linalg, ldr, n, rank, repeats, target_s, clock, seed)
         "ldr_nocheck": lambda: ldr.solve(W, b, check=False),
         "dense_lu": lambda: scipy_linalg.solve(D, b, check_finite=False),
     }
-    if rank == 2:
+    if plain:
         methods["levinson"] = lambda: scipy_linalg.solve_toeplitz((c, r), b, check_finite=False)
     # The slow methods get one call per block and no warm-up beyond one call.
     reps = min(repeats, DENSE_LIMIT_REPEATS.get(n, repeats))
     times, calls = _env.measure(methods, reps, target_s, clock, warmup=0 if n >= 4096 else 1)
     pairs = [("ldr", "dense_lu"), ("ldr_nocheck", "dense_lu")]
-    if rank == 2:
+    if plain:
         pairs += [("ldr", "levinson"), ("ldr_nocheck", "levinson")]
     x = ldr.solve(W, b)
     return {
         "n": n,
-        "r": rank,
-        "matrix": "toeplitz (random column and row)" if rank == 2 else f"toeplitz_like r={rank} (random generators)",
+        "r": 2 if plain else rank,
+        "plain": plain,
+        "matrix": "toeplitz (random column and row)" if plain else f"toeplitz_like r={rank} (random generators)",
         "repeats": reps,
         "calls_per_block": calls,
         "times_s": {name: _env.summary(v) for name, v in times.items()},
@@ -189,17 +197,31 @@ def _timing_case(np, scipy_linalg, ldr, n, rank, repeats, target_s, clock, seed)
     }
 
 
-def _targets(cases):
+def _targets(cases, accuracy=(), classes=()):
     rows = []
+    for row in accuracy:
+        eta = row["backward_error"]["ldr"]
+        if row["matrix"] == "random":
+            rows.append({"target": "backward error <= 1e-12 (well-conditioned)", "case": f"toeplitz n={row['n']}",
+                         "median_ratio": eta, "met": eta is not None and eta <= 1e-12})
+        elif row["ldr_over_dense_lu"] is not None:
+            value = row["ldr_over_dense_lu"]
+            rows.append({"target": "backward error within 10x of dense LU (ill-conditioned)",
+                         "case": f"{row['matrix']} n={row['n']} (cond {row['cond_1']:.0e})", "median_ratio": value,
+                         "met": value <= 10})
+    for row in classes:
+        if row["cond_1"] < 1e12:
+            rows.append({"target": "backward error <= 1e-12 (well-conditioned)", "case": f"{row['class']} n={row['n']}",
+                         "median_ratio": row["ldr"], "met": row["ldr"] <= 1e-12})
     for case in cases:
         n, ratios = case["n"], case["ratios"]
-        if n >= 1024:
+        if n >= 1024 and not case["plain"]:
             value = ratios["ldr/dense_lu"]["median"]
-            rows.append({"target": "ldr.solve faster than dense LU (n >= 1024)", "case": f"r={case['r']} n={n}",
+            rows.append({"target": "ldr.solve faster than dense LU (n >= 1024)", "case": f"toeplitz_like r={case['r']} n={n}",
                          "median_ratio": value, "met": value < 1})
-        if n >= 2048 and "ldr/levinson" in ratios:
+        if n >= 2048 and case["plain"]:
             value = ratios["ldr/levinson"]["median"]
-            rows.append({"target": "within 3x of solve_toeplitz (n >= 2048)", "case": f"n={n}",
+            rows.append({"target": "within 3x of solve_toeplitz (n >= 2048)", "case": f"toeplitz n={n}",
                          "median_ratio": value, "met": value <= 3})
     return rows
 
@@ -211,19 +233,20 @@ def run(quick=False, sizes=None, ranks=None, repeats=None, clock="cpu", progress
 
     import ldr
 
+    load_start = os.getloadavg()  # the machine may be shared: recorded with the results
     config = dict(QUICK if quick else FULL)
     sizes = tuple(sizes or config["sizes"])
     ranks = tuple(ranks or config["ranks"])
     repeats = repeats or config["repeats"]
     timer = _env.CLOCKS[clock]
     cases = []
-    for rank in ranks:
+    for rank in (None,) + ranks:
         for n in sizes:
-            if rank != 2 and n > 2048:
-                continue  # the rank-4 rows show the r dependence; the plain Toeplitz rows the scaling
-            case = _timing_case(np, scipy.linalg, ldr, n, rank, repeats, config["target_s"], timer, seed=n + rank)
+            if rank is not None and n > 2048:
+                continue  # the Toeplitz-like rows show the r dependence; the plain Toeplitz rows the scaling
+            case = _timing_case(np, scipy.linalg, ldr, n, rank, repeats, config["target_s"], timer, seed=n + (rank or 2))
             cases.append(case)
-            progress(f"  r={rank} n={n}: " + ", ".join(f"{k} {_env.fmt_ratio(v)}" for k, v in case["ratios"].items()))
+            progress(f"  {case['matrix']} n={n}: " + ", ".join(f"{k} {_env.fmt_ratio(v)}" for k, v in case["ratios"].items()))
     accuracy = _accuracy(np, scipy.linalg, ldr, config["accuracy_sizes"], seed=1)
     progress("  accuracy done")
     classes = _every_class(np, scipy.linalg, ldr, 512 if not quick else 128, seed=2)
@@ -234,7 +257,8 @@ def run(quick=False, sizes=None, ranks=None, repeats=None, clock="cpu", progress
         "cases": cases,
         "accuracy": accuracy,
         "every_class": classes,
-        "targets": _targets(cases),
+        "targets": _targets(cases, accuracy, classes),
+        "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
     }
 
 
@@ -243,7 +267,11 @@ def _fmt(value):
 
 
 def _markdown(result):
-    lines = _env.markdown_header("`ldr.solve`: direct solves on the generators", result) + [""]
+    lines = _env.markdown_header("`ldr.solve`: direct solves on the generators", result)
+    if "load_average" in result:
+        start, end = (", ".join(f"{v:.2f}" for v in result["load_average"][k]) for k in ("start", "end"))
+        lines += [f"- Load average (1, 5, 15 min) at the start: {start}; at the end: {end}"]
+    lines += [""]
     lines += ["## Time (median over repeats; ratios within a repeat: median (min–max))", "",
               "| matrix | n | ldr ms | ldr_nocheck ms | dense LU ms | Levinson ms | ldr / dense LU | ldr / Levinson | ldr_nocheck / Levinson |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -268,8 +296,19 @@ def _markdown(result):
               "|---|---|---|---|---|"]
     for row in result["every_class"]:
         lines.append(f"| {row['class']} | {row['n']} | {row['cond_1']:.1e} | {_fmt(row['ldr'])} | {_fmt(row['dense_lu'])} |")
-    lines += [""] + _env.targets_markdown(result["targets"], "Targets (issue 17)")
+    lines += [""] + _targets_markdown(result["targets"])
     return "\n".join(lines)
+
+
+def _targets_markdown(rows):
+    """Like ``_env.targets_markdown``, with values in ``%.3g`` (backward errors are ~1e-17)."""
+    lines = ["", "## Targets (issue 17)", "", "| target | case | value (time ratio or backward error) | met |",
+             "|---|---|---:|---|"]
+    for row in rows:
+        value = row["median_ratio"]
+        lines.append(f"| {row['target']} | {row['case']} | {'—' if value is None else f'{value:.3g}'} | "
+                     f"{'yes' if row['met'] else '**no**'} |")
+    return lines + ["", f"{sum(row['met'] for row in rows)} of {len(rows)} target checks met.", ""]
 
 
 def _plot(result, path):
@@ -279,7 +318,8 @@ def _plot(result, path):
         "dense_lu": ("scipy.linalg.solve (dense LU)", "C3", "s-"),
         "levinson": ("scipy.linalg.solve_toeplitz", "C2", "^-"),
     }
-    grid = [[(f"r = {r}", [c for c in result["cases"] if c["r"] == r]) for r in sorted({c["r"] for c in result["cases"]})]]
+    matrices = list(dict.fromkeys(c["matrix"] for c in result["cases"]))
+    grid = [[(name.split(" (")[0], [c for c in result["cases"] if c["matrix"] == name]) for name in matrices]]
     _env.plot_time_grid(path, grid, styles, title="Direct solve, one thread (CPU time)", xlabel="n",
                         ylabel="time per solve (ms)", n2_through="ldr")
 

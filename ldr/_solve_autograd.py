@@ -16,7 +16,7 @@ import torch
 from .ldrmatrix import _Transposed
 from .operators import Diagonal
 
-__all__ = ["solve_with_gradient", "records_graph"]
+__all__ = ["solve_with_gradient", "logabsdet_with_gradient", "records_graph"]
 
 
 def records_graph(*arrays):
@@ -41,12 +41,12 @@ def _with_arrays(W, arrays):
 
 class _Solve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, rows, W, refine, check, compute, *arrays):
-        from .solvers import _Factorization, _solve_rows
+    def forward(ctx, rows, W, refine, check, compute, plain, *arrays):
+        from .solvers import _factorize, _solve_rows
 
-        factorization = _Factorization(W)
+        factorization = _factorize(W, compute, plain)
         x = _solve_rows(W, factorization, rows, refine, check, compute)
-        ctx.factorization, ctx.W = factorization, W
+        ctx.factorization, ctx.W, ctx.rows_complex = factorization, W, rows.is_complex()
         ctx.save_for_backward(x, *arrays)
         return x
 
@@ -56,7 +56,9 @@ class _Solve(torch.autograd.Function):
         factorization = ctx.factorization
         # b̄ = W^{-H} x̄ = conj(W^{-T} conj(x̄)), rows layout.
         grad_b = torch.conj(factorization.solve_rows(torch.conj(grad_x), transpose=True)).resolve_conj()
-        wanted = [i for i, a in enumerate(arrays) if ctx.needs_input_grad[5 + i]]
+        if not ctx.rows_complex and grad_b.is_complex():  # real rows (the Levinson route): real gradient
+            grad_b = grad_b.real
+        wanted = [i for i, a in enumerate(arrays) if ctx.needs_input_grad[6 + i]]
         grads = [None] * len(arrays)
         if wanted:
             with torch.enable_grad():
@@ -69,7 +71,7 @@ class _Solve(torch.autograd.Function):
             for i, g in zip(wanted, found):
                 grads[i] = _sum_to(g, arrays[i]) if g is not None else None
         grad_rows = grad_b if ctx.needs_input_grad[0] else None
-        return (grad_rows, None, None, None, None, *grads)
+        return (grad_rows, None, None, None, None, None, *grads)
 
 
 def _sum_to(grad, like):
@@ -84,6 +86,50 @@ def _sum_to(grad, like):
     return grad.to(like.dtype)
 
 
-def solve_with_gradient(W, rows, refine, check, compute):
-    """:func:`ldr.solve`'s rows-layout solve, differentiable in ``rows`` and in W's arrays."""
-    return _Solve.apply(rows, W, refine, check, compute, *W._arrays())
+def solve_with_gradient(W, rows, refine, check, compute, plain=None):
+    """:func:`ldr.solve`'s rows-layout solve, differentiable in ``rows`` and in W's arrays.
+
+    ``plain``: the entries of a plain Toeplitz or Hankel W (``ldr.solvers._plain_toeplitz``),
+    which selects the Levinson route.
+    """
+    return _Solve.apply(rows, W, refine, check, compute, plain, *W._arrays())
+
+
+class _LogAbsDet(torch.autograd.Function):
+    r""":math:`\log|\det W|` with :math:`\partial/\partial W = \operatorname{Re}(W^{-T})` (conjugated for complex W)."""
+
+    @staticmethod
+    def forward(ctx, value, W, factorization, *arrays):
+        ctx.W, ctx.factorization = W, factorization
+        ctx.save_for_backward(*arrays)
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad_value):
+        arrays = ctx.saved_tensors
+        W, factorization = ctx.W, ctx.factorization
+        wanted = [i for i, a in enumerate(arrays) if ctx.needs_input_grad[3 + i]]
+        grads = [None] * len(arrays)
+        if wanted:
+            n = W.shape[0]
+            eye = torch.eye(n, dtype=factorization.complex_dtype, device=arrays[0].device)
+            eye = eye.expand(factorization.batch_shape + (n, n))
+            # Rows e_i solved: row i is W^{-1} e_i, so the rows layout holds W^{-T} as a matrix.
+            inverse_T = factorization.solve_rows(eye)
+            # For the real loss, torch's gradient with respect to W.dense() is conj(W^{-T}).
+            cotangent = torch.conj(inverse_T) * grad_value[..., None, None]
+            with torch.enable_grad():
+                leaves = [a.detach().requires_grad_(i in wanted) for i, a in enumerate(arrays)]
+                D = _with_arrays(W, leaves).dense()
+                cotangent = cotangent if D.is_complex() else cotangent.real
+                found = torch.autograd.grad(
+                    D, [leaves[i] for i in wanted], grad_outputs=cotangent.to(D.dtype), allow_unused=True
+                )
+            for i, g in zip(wanted, found):
+                grads[i] = _sum_to(g, arrays[i]) if g is not None else None
+        return (None, None, None, *grads)
+
+
+def logabsdet_with_gradient(W, factorization, value):
+    """:func:`ldr.slogdet`'s ``logabsdet`` (``value``, computed) with a gradient to W's arrays."""
+    return _LogAbsDet.apply(value, W, factorization, *W._arrays())
