@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .fast_cauchy import CauchyPlan, default_tol, source_mode
+from .fast_cauchy import CauchyPlan, default_tol, source_mode, weighted_product
 from .ldrmatrix import LDRMatrix
 from .node_kernels import _flat, cauchy_tile, streamed_matvec, streamed_rmatvec
 from .operators import Diagonal
@@ -60,7 +60,7 @@ class CauchyLike(LDRMatrix):
 
     # -- the fast path -------------------------------------------------------------------------------
     def _fast_plan(self, dtype, transpose):
-        """The treecode plan for C (or for C^T = -C(u, v)), or a string saying why there is none."""
+        """The fast plan for C (or for C^T = -C(u, v)), or a string saying why there is none."""
         bk = self._bk
         targets, sources = (self.u, self.v) if transpose else (self.v, self.u)
         if targets.ndim > 1 and bk.prod(targets.shape[:-1]) > 1 or sources.ndim > 1 and bk.prod(sources.shape[:-1]) > 1:
@@ -85,8 +85,11 @@ class CauchyLike(LDRMatrix):
         return self._plans[key]
 
     def _choose_fast(self, dtype, transpose):
-        if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype)):
+        cached = self._bk.cache_allowed(self.v, self.u)
+        if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype, cached)):
             return None
+        if min(self.shape) == 0:
+            return None  # an empty product: nothing to sort into a tree
         if self.method == "auto" and getattr(self._bk.device(self.v), "type", "cpu") != "cpu":
             # The plan is built from a host copy of the nodes, per product for tensors (their
             # values may change without trace): on an accelerator that is a sync, so auto stays exact.
@@ -99,13 +102,16 @@ class CauchyLike(LDRMatrix):
         return plan
 
     def _fast_product(self, plan, weights_out, weights_in, x, sign):
-        """sum_l w_out_l o (plan C) (w_in_l o x), with the batch and rank folded into one axis."""
+        """sum_l w_out_l o (plan C) (w_in_l o x): weights (..., r, m_out) and (..., r, n_in), x (..., n_in)."""
         bk = self._bk
-        charges = weights_in * bk.expand_dims(x, -2)  # (..., r, k)
-        lead, k = charges.shape[:-1], charges.shape[-1]
-        q = bk.swapaxes(charges.reshape((-1, k)), 0, 1)
-        y = bk.swapaxes(plan.apply(bk, q), 0, 1).reshape(lead + (plan.m,))
-        out = bk.sum(weights_out * y, -2)
+        if weights_out.ndim == 2 and weights_in.ndim == 2:
+            out = weighted_product(bk, plan, weights_out, weights_in, x)
+        else:  # batched generators: the batch and rank folded into the columns after broadcasting
+            charges = weights_in * bk.expand_dims(x, -2)  # (..., r, k)
+            lead, k = charges.shape[:-1], charges.shape[-1]
+            q = bk.swapaxes(charges.reshape((-1, k)), 0, 1)
+            y = bk.swapaxes(plan.apply(bk, q), 0, 1).reshape(lead + (plan.m,))
+            out = bk.sum(weights_out * y, -2)
         return -out if sign < 0 else out
 
     def _nodes(self, dtype):
@@ -115,7 +121,8 @@ class CauchyLike(LDRMatrix):
     def _matvec(self, x):
         bk = self._bk
         G, H = self._cast(self.G, x.dtype), self._cast(self.H, x.dtype)
-        plan = self._choose_fast(x.dtype, transpose=False)
+        # An empty batch has no columns to fold into the tree's GEMMs: the exact path returns it.
+        plan = self._choose_fast(x.dtype, transpose=False) if bk.prod(x.shape[:-1]) else None
         if plan is not None:
             return self._fast_product(plan, bk.swapaxes(G, -1, -2), H, x, 1)
         v, u = self._nodes(x.dtype)
@@ -126,7 +133,7 @@ class CauchyLike(LDRMatrix):
     def _rmatvec(self, x):
         bk = self._bk
         G, H = self._cast(self.G, x.dtype), self._cast(self.H, x.dtype)
-        plan = self._choose_fast(x.dtype, transpose=True)
+        plan = self._choose_fast(x.dtype, transpose=True) if bk.prod(x.shape[:-1]) else None
         if plan is not None:
             # C^T = -C(u, v): the tree of the row nodes v, evaluated at the column nodes u.
             return self._fast_product(plan, H, bk.swapaxes(G, -1, -2), x, -1)
@@ -144,13 +151,20 @@ class CauchyLike(LDRMatrix):
 
 LDRMatrix._pairs.append((lambda A, B: isinstance(A, Diagonal) and isinstance(B, Diagonal), CauchyLike))
 
-#: min(m, n) from which method="auto" takes the fast path, by real compute dtype: where the treecode
-#: beat the exact streamed product at batch 64, r = 4, one thread (benchmarks/bench_node_kernels.py and
-#: docs/theory/node_kernels.rst).
-CROSSOVER = {"float64": 2048, "float32": 2048}
+#: min(m, n) from which method="auto" takes the fast path, by real compute dtype: where the FMM
+#: beat the exact streamed product at batch 64, r = 4, one thread (fast/exact 0.87-0.89 at n = 512,
+#: 0.35-0.43 at 1024, Cauchy and Vandermonde, float32 and float64; docs/theory/node_kernels.rst).
+CROSSOVER = {"float64": 512, "float32": 512}
+
+#: The same when the plan cannot be kept (torch tensors: rebuilt from a host copy per product,
+#: 6 ms at n = 512, 14 ms at 2048 against 35 ms for the exact product there).
+CROSSOVER_UNCACHED = 2048
 
 
-def crossover(bk, dtype):
+def crossover(bk, dtype, cached=True):
+    """min(m, n) from which ``method="auto"`` takes the fast path (``cached``: the plan is kept)."""
+    if not cached:
+        return CROSSOVER_UNCACHED
     return CROSSOVER.get(bk.dtype_name(bk.real_dtype(dtype)).replace("torch.", ""), 4096)
 
 
@@ -186,12 +200,15 @@ def cauchy_like(G, H, v, u, method="auto", tol=None):
         Column nodes; every :math:`v_i \ne u_j`.
     method : {"auto", "exact", "fast"}, default "auto"
         How products multiply by :math:`C(v, u)`. ``"exact"``: streamed tiles,
-        :math:`O(r m n)`. ``"fast"``: the treecode of ``ldr.fast_cauchy``,
-        :math:`O(r (m + n) p \log(m + n))` with :math:`p \approx \log(1/\mathrm{tol}) / 1.76`; it
-        needs unbatched nodes, the source nodes (``u`` for ``W x``, ``v`` for ``W^T x``) on the
-        real line or the unit circle, and nodes that autograd does not record (else ValueError).
+        :math:`O(r m n)`. ``"fast"``: the one-dimensional fast multipole method of
+        ``ldr.fast_cauchy``, :math:`O(r (m + n) p)` with :math:`p \approx \log(1/\mathrm{tol}) / 1.76`
+        interpolation nodes per box, when both node sets lie on the real line or both on the unit
+        circle (a treecode, :math:`O(r (m + n) p \log(m + n))`, when only the source nodes do:
+        ``u`` for ``W x``, ``v`` for ``W^T x``); it needs unbatched nodes on such a curve and
+        nodes that autograd does not record (else ValueError).
         ``"auto"``: fast where available, on the CPU, and ``min(m, n)`` reaches the measured
-        crossover (``ldr.cauchy_like.CROSSOVER``, 2048), exact otherwise. The fast path builds
+        crossover (``ldr.cauchy_like.CROSSOVER``, 512; 2048 for torch tensors, whose plan is
+        rebuilt per product), exact otherwise. The fast path builds
         its plan from a host copy of the nodes (kept for NumPy, rebuilt per product for torch).
     tol : float, optional
         Accuracy of the fast path relative to :math:`\|C\|_2 \|x\|` per rank term; default

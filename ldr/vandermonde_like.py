@@ -5,8 +5,8 @@ r"""Vandermonde-like matrices: :math:`\operatorname{diag}(v)\, W - W Z_f = G H`.
 with :math:`V(v)_{ij} = v_i^j`. The f-circulant factors cost r + 1 FFTs; the evaluation at the
 nodes streams row tiles of the (row-normalised, accurately computed) power matrix through one
 GEMM each (``ldr.node_kernels``): :math:`O(r m n)` time, :math:`O((m + n) r)` storage, no
-m×n cache. ``method="fast"`` (or ``"auto"`` from n = 2048) evaluates at the nodes through the
-Vandermonde-to-Cauchy identity and the error-controlled treecode of ``ldr.fast_cauchy``
+m×n cache. ``method="fast"`` (or ``"auto"`` from n = 512) evaluates at the nodes through the
+Vandermonde-to-Cauchy identity and the error-controlled fast Cauchy product of ``ldr.fast_cauchy``
 instead of superfast multipoint evaluation, which is unstable (see :doc:`/theory/stability`);
 the kernels are derived in :doc:`/theory/node_kernels`.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from .backends import get_backend
 from .cauchy_like import check_method, crossover
-from .fast_cauchy import VandermondePlan, default_tol
+from .fast_cauchy import VandermondePlan, default_tol, weighted_charges_product, weighted_product
 from .krylov import Spectral, fft_length, fold
 from .ldrmatrix import LDRMatrix
 from .node_kernels import NodePowers, row_tiles, streamed_matvec, streamed_rmatvec, vandermonde_scales, wide_dtype
@@ -39,10 +39,11 @@ class VandermondeLike(LDRMatrix):
     ``W x``: r f-circulant products (r + 1 FFTs of length about 2n), then the power matrix
     applied in streamed row tiles, one GEMM per tile for the whole batch: :math:`O(r m n)` time,
     :math:`O((m + n) r)` memory plus a tile. ``W^T x`` uses the power sums :math:`V^T z` (same
-    tiles) and transposed f-circulant products. ``dense()`` builds each row of
-    :math:`V C_f(J h_l)` by one FFT, :math:`O(r m n \log n)`. With ``method="fast"`` (see
-    :func:`ldr.vandermonde_like`) ``W x`` costs :math:`O(r (m + n) p \log(m + n))` to a
-    tolerance ``tol``.
+    tiles) and transposed f-circulant products. ``dense()`` builds the columns by a recursion,
+    :math:`O(r m n)`, for nodes in the closed unit disc (rows by one FFT each,
+    :math:`O(r m n \log n)`, otherwise). With ``method="fast"`` (see
+    :func:`ldr.vandermonde_like`) ``W x`` costs :math:`O(r (m + n) p)` for unit-circle nodes
+    (:math:`O(r (m + n) p \log(m + n))` inside the circle) to a tolerance ``tol``.
 
     Powers are accurate to a few ulps for every n (no running product) and rows with
     :math:`|v_i| > 1` are normalised by :math:`v_i^{n-1}`, so a product overflows only where
@@ -137,7 +138,7 @@ class VandermondeLike(LDRMatrix):
         out.method, out.tol = self.method, self.tol
         return out
 
-    # -- the fast path (Vandermonde -> Cauchy, then the treecode) -----------------------------------
+    # -- the fast path (Vandermonde -> Cauchy, then the FMM) -----------------------------------------
     def _fast_plan(self, dtype):
         bk = self._bk
         if self.v.ndim > 1 and bk.prod(self.v.shape[:-1]) > 1:
@@ -149,13 +150,16 @@ class VandermondeLike(LDRMatrix):
             self._vplans = {}
         plans = self.__dict__.setdefault("_vplans", {})
         if tol not in plans:
-            vplan = VandermondePlan(np.asarray(bk.to_numpy(self.v)).reshape(-1), self.shape[1], tol)
+            vplan = VandermondePlan(np.asarray(bk.to_numpy(self.v)).reshape(-1), self.shape[1], tol, f=self.f)
             plans[tol] = vplan.reason if vplan.plan is None else vplan
         return plans[tol]
 
     def _choose_fast(self, dtype):
-        if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype)):
+        cached = self._bk.cache_allowed(self.v)
+        if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype, cached)):
             return None
+        if min(self.shape) == 0:
+            return None  # an empty product: nothing to sort into a tree
         if self.method == "auto" and getattr(self._bk.device(self.v), "type", "cpu") != "cpu":
             return None  # the plan needs a host copy of tensor nodes per product: a sync on a GPU
         plan = self._fast_plan(dtype)
@@ -165,26 +169,46 @@ class VandermondeLike(LDRMatrix):
             return None
         return plan
 
-    def _fast_matvec(self, vplan, x, t):
-        r"""``W x`` from t_l = C_f(J h_l) x by the identity of ``VandermondePlan``, in complex arithmetic."""
+    def _fast_matvec(self, vplan, x, t=None):
+        r"""``W x`` by the identity of ``VandermondePlan``, in complex arithmetic.
+
+        Diagonal route (f' = f): :math:`z_l = (n\omega / f) \circ \mathrm{IDFT}(\zeta^j J h_l)
+        \circ \mathrm{IDFT}(\zeta^j x)`, one DFT of x for every l. Otherwise ``t`` holds
+        :math:`t_l = C_f(J h_l) x` and :math:`z_l = (\omega / f') \circ \mathrm{IDFT}(\zeta^j t_l)`.
+        """
         bk = self._bk
         n = self.shape[1]
         cdtype = bk.complex_dtype(x.dtype)
-        like = x
-        twist = bk.asarray(vplan.twist, dtype=cdtype, like=like)
-        weights = bk.asarray(vplan.omega / vplan.fprime, dtype=cdtype, like=like)
-        z = bk.ifft(bk.cast(t, cdtype) * twist, n) * weights  # (omega / (n f')) o V(omega) t
-        lead = z.shape[:-1]
-        y = bk.swapaxes(vplan.plan.apply(bk, bk.swapaxes(z.reshape((-1, n)), 0, 1)), 0, 1).reshape(lead + (self.shape[0],))
-        # Row factors: Krylov scales times (v^n - f'), formed in float64 (|v| <= 1: no overflow).
+        twist = bk.asarray(vplan.twist, dtype=cdtype, like=x)
+        # Row weights: Krylov scales times (v^n - f'), formed in float64 (|v| <= 1: no overflow).
         wide = wide_dtype(bk, True)
-        shift = bk.asarray(vplan.vn - vplan.fprime, dtype=wide, like=like)
+        shift = bk.asarray(vplan.vn - vplan.fprime, dtype=wide, like=x)
         if self._krylov_G is not None:
-            scales = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2) * shift
+            rows = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2) * shift
+        elif vplan.diagonal:
+            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2)  # (v^n - f') / (v^n - f) = 1
         else:
-            denominator = bk.asarray(vplan.vn - self.f, dtype=wide, like=like)
-            scales = bk.swapaxes(bk.cast(self.G, wide), -1, -2) * (shift / denominator)
-        out = bk.sum(bk.cast(scales, cdtype) * y, -2)
+            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2) * (shift / bk.asarray(vplan.vn - self.f, dtype=wide, like=x))
+        rows = bk.cast(rows, cdtype)
+        if vplan.diagonal:
+            def spectra():
+                weights = bk.asarray(vplan.omega * n / vplan.fprime, dtype=cdtype, like=x)
+                return bk.ifft(bk.flip(self._cast(self.H, cdtype)) * twist, n) * weights
+
+            columns = self._cached(("vandermonde_fast", vplan.fprime), cdtype, spectra)  # (..., r, n)
+            xhat = bk.ifft(bk.cast(x, cdtype) * twist, n)
+            if rows.ndim == 2 and columns.ndim == 2:
+                out = weighted_product(bk, vplan.plan, rows, columns, xhat)
+            else:
+                z = columns * bk.expand_dims(xhat, -2)
+                out = _broadcast_product(bk, vplan.plan, rows, z)
+        else:
+            weights = bk.asarray(vplan.omega / vplan.fprime, dtype=cdtype, like=x)
+            z = bk.ifft(bk.cast(t, cdtype) * twist, n) * weights  # (omega / (n f')) o V(omega) t
+            if rows.ndim == 2:
+                out = weighted_charges_product(bk, vplan.plan, rows, z)
+            else:
+                out = _broadcast_product(bk, vplan.plan, rows, z)
         return out if bk.dtype_kind(x.dtype) == "c" else bk.real(out)
 
     def _factors(self, dtype):
@@ -212,10 +236,12 @@ class VandermondeLike(LDRMatrix):
     def _matvec(self, x):
         bk = self._bk
         m, n = self.shape
+        vplan = self._choose_fast(x.dtype) if bk.prod(x.shape[:-1]) else None  # empty batch: exact
+        if vplan is not None and vplan.diagonal:
+            return self._fast_matvec(vplan, x)
         powers, scales, JH = self._factors(x.dtype)
         sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
         t = fold(sp.inverse(JH * bk.expand_dims(sp.forward(x), -2)), n, self.f, bk)  # (..., r, n)
-        vplan = self._choose_fast(x.dtype)
         if vplan is not None:
             return self._fast_matvec(vplan, x, t)
         Pt = streamed_matvec(bk, t, self._power_tiles(powers, x.dtype), (powers.logc,), m)  # (..., r, m)
@@ -232,11 +258,57 @@ class VandermondeLike(LDRMatrix):
         return bk.flip(fold(sp.inverse(acc), n, self.f, bk))
 
     def _dense(self, dtype):
-        r"""Row tiles of :math:`\sum_l \operatorname{diag}(s_l) P C_f(J h_l)`; row i of
-        :math:`P C_f(u)` is :math:`J C_f(u) J p_i` (f-circulants are persymmetric): one FFT per row."""
+        r"""Columns by the recursion :math:`w_{j+1} = v \circ w_j - (v^n - f) \circ (S^T H)_{:, j}`
+        (nodes in the closed unit disc, :math:`O(r m n)`), else row tiles by FFT."""
         bk = self._bk
         m, n = self.shape
         powers, scales, JH = self._factors(dtype)
+        # Rows with |v| a round-off above 1 (float32 unit-circle nodes) are fine for the recursion:
+        # its growth is at most |v|^n <= exp(n 1e-6).
+        if np.max(np.abs(np.asarray(bk.to_numpy(powers.v))), initial=0.0) <= 1 + 1e-6:
+            return self._dense_by_columns(powers, dtype)
+        return self._dense_by_rows(powers, scales, JH, dtype)
+
+    def _dense_by_columns(self, powers, dtype):
+        r"""Column j of :math:`V(v) C_f(a)` is :math:`c_j = V(v) Z_f^j a`, and
+        :math:`V(v) Z_f = \operatorname{diag}(v) V(v) - (v^n - f) e_{n-1}^T`, so
+        :math:`c_{j+1} = v \circ c_j - (v^n - f)\, a_{n-1-j}`; with :math:`a_l = J h_l`,
+        :math:`a_{l, n-1-j} = h_{l j}`, and the rank sum taken first,
+        :math:`w_j = \sum_l s_l \circ c^l_j` obeys the recursion in the summary line. One
+        streamed product gives :math:`w_0 = \sum_l s_l \circ P J h_l`, one GEMM the
+        corrections, then n steps of O(m): :math:`O(r m n)` in all. In the wide dtype
+        (float64/complex128); with :math:`|v_i| \le 1` a rounding error is never amplified by
+        later steps (at most n of them accumulate)."""
+        bk = self._bk
+        n = self.shape[1]
+        wide = powers.v.dtype
+        # The streamed start w_0 uses the row-normalised powers and scales (consistent with each
+        # other); the corrections need the true scales s = g / (v^n - f).
+        shift = _accurate_power(bk, powers.v, n) - self.f
+        if self._krylov_G is not None:
+            S = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2)
+            normalised = vandermonde_scales(powers, n, self.f, krylov_G=bk.cast(self._krylov_G, wide))
+        else:
+            S = bk.swapaxes(bk.cast(self.G, wide), -1, -2) / bk.expand_dims(shift, -2)  # (..., r, m)
+            normalised = vandermonde_scales(powers, n, self.f, G=bk.cast(self.G, wide))
+        H = bk.cast(self.H, wide)
+        tiles = self._power_tiles(powers, wide)
+        w = bk.sum(normalised * streamed_matvec(bk, bk.flip(H), tiles, (powers.logc,), self.shape[0]), -2)
+        # Transposed (..., n, m): every step reads and writes contiguous rows.
+        corrections = bk.expand_dims(shift, -2) * bk.matmul(bk.swapaxes(H, -1, -2), S)
+        v = powers.v
+        columns = [w]
+        for j in range(n - 1):
+            w = v * w - corrections[..., j, :]
+            columns.append(w)
+        return bk.swapaxes(bk.cast(bk.concatenate([bk.expand_dims(c, -2) for c in columns], axis=-2), dtype), -1, -2)
+
+    def _dense_by_rows(self, powers, scales, JH, dtype):
+        r"""Row tiles of :math:`\sum_l \operatorname{diag}(s_l) P C_f(J h_l)`; row i of
+        :math:`P C_f(u)` is :math:`J C_f(u) J p_i` (f-circulants are persymmetric): one FFT per row,
+        :math:`O(r m n \log n)` (nodes outside the unit disc, whose rows are normalised)."""
+        bk = self._bk
+        m, n = self.shape
         sp = Spectral(bk, fft_length(n), bk.dtype_kind(dtype) == "c")
         spectra = bk.expand_dims(JH, -2)  # (..., r, 1, F)
         rows = []
@@ -245,6 +317,13 @@ class VandermondeLike(LDRMatrix):
             R = bk.flip(fold(sp.inverse(spectra * bk.expand_dims(sp.forward(bk.flip(P)), -3)), n, self.f, bk))
             rows.append(bk.sum(bk.expand_dims(scales[..., i0:i1], -1) * R, -3))
         return rows[0] if len(rows) == 1 else bk.concatenate(rows, axis=-2)
+
+
+def _broadcast_product(bk, plan, rows, z):
+    """sum_l rows_l o (C z_l) for batched row weights (..., r, m) and charges (..., r, n)."""
+    lead, n = z.shape[:-1], z.shape[-1]
+    y = bk.swapaxes(plan.apply(bk, bk.swapaxes(z.reshape((-1, n)), 0, 1)), 0, 1).reshape(lead + (plan.m,))
+    return bk.sum(rows * y, -2)
 
 
 def _flat_nodes(bk, v):
@@ -282,11 +361,14 @@ def vandermonde_like(G, H, v, f=0.0, method="auto", tol=None):
         Corner of :math:`Z_f` (the HyDRA paper uses :math:`Z_0`).
     method : {"auto", "exact", "fast"}, default "auto"
         How ``W x`` multiplies by :math:`V(v)`. ``"exact"``: streamed power tiles,
-        :math:`O(r m n)`. ``"fast"``: the Vandermonde-to-Cauchy identity and the treecode
-        (:doc:`/theory/node_kernels`), :math:`O(r (m + n) p \log(m + n))`; it needs unbatched
-        nodes in the closed unit disc, at least 0.1 (in :math:`|v_i^n - f'|`) from the n-th roots
-        of some :math:`f' \in \{1, -1, i, -i\}`, and nodes that autograd does not record (else
-        ValueError). ``"auto"``: fast where available, on the CPU, from ``min(m, n) >= 2048``.
+        :math:`O(r m n)`. ``"fast"``: the Vandermonde-to-Cauchy identity and the fast Cauchy
+        product (:doc:`/theory/node_kernels`): :math:`O(r (m + n) p)` by the FMM for nodes on the
+        unit circle, :math:`O(r (m + n) p \log(m + n))` by the treecode inside it; one DFT of x
+        when f itself has modulus 1 and its n-th roots stay 0.1 (in :math:`|v_i^n - f|`) from the
+        nodes, else r + 1 FFTs. It needs unbatched nodes in the closed unit disc, at least 0.1
+        from the n-th roots of f or of some :math:`f' \in \{1, -1, i, -i\}`, and nodes that
+        autograd does not record (else ValueError). ``"auto"``: fast where available, on the CPU, from ``min(m, n) >= 512`` (2048 for torch
+        tensors, whose plan is rebuilt per product).
         ``W^T x`` and ``dense()`` are always exact.
     tol : float, optional
         Fast-path accuracy relative to :math:`\|V(v)\|\,\|t\|` per rank term; default 1e-12
@@ -300,8 +382,8 @@ def vandermonde_like(G, H, v, f=0.0, method="auto", tol=None):
     -----
     :math:`W = \sum_l \operatorname{diag}(g_l \oslash (v^n - f)) V(v) C_f(J h_l)`. Storage
     :math:`O((m + n) r)` (no m×n cache); products cost :math:`O(r n \log n + r m n)` time and
-    :math:`O((m + n) r)` memory plus one streamed tile; ``dense()`` costs
-    :math:`O(r m n \log n)`. Powers are accurate to a few ulps in every dtype and nodes with
+    :math:`O((m + n) r)` memory plus one streamed tile; ``dense()`` costs :math:`O(r m n)`
+    (:math:`O(r m n \log n)` when a node lies outside the unit disc). Powers are accurate to a few ulps in every dtype and nodes with
     :math:`|v_i| > 1` are normalised so nothing overflows unless W does; the row scales
     :math:`g_l / (v^n - f)` must be finite in the compute dtype (else ValueError: with f = 0 and
     tiny nodes W is not representable from such a G). See :doc:`/theory/node_kernels`.

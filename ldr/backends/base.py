@@ -162,6 +162,19 @@ class Backend:
         """Running sums along ``axis`` (same shape as ``x``)."""
         raise NotImplementedError
 
+    def segment_sum(self, x, starts):
+        """Sums of consecutive row segments along axis 0: row k sums ``x[starts[k]:starts[k + 1]]``.
+
+        ``starts`` is a NumPy int array, strictly increasing, ``starts[0] == 0`` (no empty
+        segment). Used by the block-sparse translations of ``ldr.fast_cauchy``.
+        """
+        raise NotImplementedError
+
+    def sliding_windows(self, x, size: int, step: int):
+        """Overlapping windows along axis 0 as a view (no copy): (count, size, ...) with window k
+        ``x[k * step : k * step + size]``, count = (len(x) - size) // step + 1."""
+        raise NotImplementedError
+
     def conj(self, x):
         raise NotImplementedError
 

@@ -147,6 +147,12 @@ class NumpyBackend(Backend):
     def cumsum(self, x, axis=-1):
         return np.cumsum(x, axis=axis)
 
+    def segment_sum(self, x, starts):
+        return np.add.reduceat(x, np.asarray(starts), axis=0)
+
+    def sliding_windows(self, x, size, step):
+        return np.moveaxis(np.lib.stride_tricks.sliding_window_view(x, size, axis=0)[::step], -1, 1)
+
     def conj(self, x):
         return np.conj(x)
 

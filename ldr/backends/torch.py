@@ -184,6 +184,16 @@ class TorchBackend(Backend):
     def cumsum(self, x, axis=-1):
         return torch.cumsum(x, dim=axis)
 
+    def segment_sum(self, x, starts):
+        starts = np.asarray(starts)
+        lengths = np.diff(np.append(starts, x.shape[0]))
+        ids = torch.as_tensor(np.repeat(np.arange(starts.shape[0]), lengths), dtype=torch.long, device=x.device)
+        out = torch.zeros((starts.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        return out.index_add(0, ids, x)
+
+    def sliding_windows(self, x, size, step):
+        return torch.movedim(x.unfold(0, size, step), -1, 1)
+
     def conj(self, x):
         return torch.conj(x) if x.is_complex() else x
 
