@@ -364,7 +364,7 @@ def markdown_header(title, result):
 
 def targets_markdown(rows, heading):
     """A ``## heading`` section tabulating target checks ``{"target", "case", "median_ratio", "met"}``."""
-    lines = ["", f"## {heading}", "", "| target | case | median ratio | met |", "|---|---|---:|---|"]
+    lines = ["", f"## {heading}", "", "| target | case | ratio | met |", "|---|---|---:|---|"]
     for row in rows:
         lines.append(f"| {row['target']} | {row['case']} | {row['median_ratio']:.2f} | "
                      f"{'yes' if row['met'] else '**no**'} |")
