@@ -8,6 +8,7 @@ results.jsonl / results.md / the two PNGs are well formed. The real quick preset
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 
 import pytest
@@ -41,7 +42,9 @@ def tiny_backbone(tmp_path_factory):
 def tiny_settings():
     s = copy.deepcopy(run.PRESETS["tiny"])
     # One candidate per family except the head and plain LDR, whose choice the test checks.
-    s.update(name="tiny", steps=2, sweep_steps=1, head_lrs=[1e-2, 3e-2],
+    # peft's baselines have their own test (test_peft_methods_run_in_the_harness), so that this
+    # module runs without peft.
+    s.update(name="tiny", steps=2, sweep_steps=1, head_lrs=[1e-2, 3e-2], peft_methods=[],
              family_lrs={"lora": [1e-2], "ldr": [1e-2, 3e-2], "hydra": [1e-2], "hydra_vandermonde": [1e-2]})
     return s
 
@@ -133,9 +136,12 @@ def test_runs_leave_the_backbone_untouched(tiny_backbone, tiny_run):
 def test_method_grid_quick_preset():
     grid = run.method_grid(run.PRESETS["quick"])
     names = [m.name for m in grid]
-    assert names == ["head", "lora_r1", "hydra_toeplitz_P768", "hydra_vandermonde_like_P768"]
+    assert names == ["head", "lora_r1", "hydra_toeplitz_P768", "hydra_vandermonde_like_P768", "peft_lora_r1",
+                     "peft_vera_r384", "peft_vblora_r4_12x64", "peft_c3a_b192"]
     assert all(m.config.k == 4 for m in grid if isinstance(m.config, hydra.HydraConfig))
     assert len(run.PRESETS["quick"]["seeds"]) >= 3
+    # every family of the grid has learning-rate candidates for the validation sweep
+    assert {m.family for m in grid} - {"head"} <= set(run.PRESETS["quick"]["family_lrs"])
 
 
 def test_method_grid_full_preset():
@@ -146,15 +152,25 @@ def test_method_grid_full_preset():
 
 
 def test_matched_budgets_in_the_quick_preset():
-    """LoRA r = 1 and HyDRA P = 768 train the same number of adapter numbers on MiniLM's 384x384 q/v."""
+    """LoRA r = 1, HyDRA P = 768 and peft's adapters train the same number of adapter numbers on
+    MiniLM's 384x384 q/v (peft's only where peft is installed)."""
     from transformers import BertConfig, BertModel
 
+    from hydra.experiments import peft_baselines
+
+    has_peft = importlib.util.find_spec("peft") is not None
     settings = run.PRESETS["quick"]
     config = BertConfig(vocab_size=16, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=32)
     counts = {}
     for m in run.method_grid(settings)[1:]:
         torch.manual_seed(0)
         model = BertModel(config)
+        if isinstance(m.config, peft_baselines.PeftSpec):
+            assert m.config.expected_trainable([(384, 384)] * 4) == 4 * 768, m.name
+            if has_peft:
+                model.requires_grad_(False)
+                counts[m.name] = peft_baselines.inject(model, m.config)["trainable"]
+            continue
         hydra.inject(model, m.config)
         counts[m.name] = hydra.report(model).adapter_trainable
     assert set(counts.values()) == {4 * 768}, counts  # q and v of the top two layers
@@ -233,6 +249,7 @@ def test_paper_preset_runs_on_a_tiny_vit_and_fake_cifar(tmp_path):
         name="paper", model=str(model_dir), data_path=str(_fake_cifar100(tmp_path / "cifar-100-python", 40, 12)),
         n_train=24, n_val=8, n_test=12, image_size=32, batch_size=8, eval_batch_size=8, steps=2, sweep_steps=1,
         seeds=[0], pool_sizes=[16, 64], ratio_pool=64, fixed_ratios=[0.0, 0.5], device="cpu",
+        peft_methods=[],  # sized for ViT-B's 768-wide matrices; peft's adapters have their own tests
     )
     records = run.run_experiments(settings, tmp_path / "out", progress=False, log=lambda line: None)
     assert {r["run"] for r in records} >= {"head", "lora_r1", "ldr_circulant", "hydra_toeplitz_P16",
@@ -265,3 +282,99 @@ def test_further_seeds_reuse_the_sweep_and_combine(tiny_backbone, tiny_run, tmp_
     (tmp_path / "bad" / "results.jsonl").write_text(json.dumps(bad) + "\n")
     with pytest.raises(ValueError, match="disagree on the lora learning rate"):
         run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "m2", [out, tmp_path / "bad"], log=lambda line: None)
+
+
+# --------------------------------------------------------------------------- peft's adapters
+
+
+PEFT_PREFIX = {"lora": "lora_", "vera": "vera_lambda_", "vblora": "vblora_", "c3a": "c3a_"}
+
+
+@pytest.mark.parametrize("spec", run.PRESETS["tiny"]["peft_methods"], ids=lambda s: s["method"])
+def test_peft_adapter_trains_only_its_own_parameters(tiny_backbone, spec):
+    """One optimiser step through peft's adapter: only the adapter's own parameters move, and
+    the count is the one the preset was matched with."""
+    pytest.importorskip("peft")
+    from hydra.experiments import peft_baselines
+
+    model = copy.deepcopy(tiny_backbone[0]).requires_grad_(False)
+    ps = peft_baselines.PeftSpec(spec["method"], run.PRESETS["tiny"]["target_modules"], seed=0,
+                                 **{k: v for k, v in spec.items() if k != "method"})
+    info = peft_baselines.inject(model, ps)
+    assert info["shapes"] == [(32, 32)] * 4  # q and v of the tiny BERT's 2 layers
+    assert info["trainable"] == ps.expected_trainable(info["shapes"]) == 4 * 2 * 32  # LoRA r = 1's count
+    assert info["fixed"] == (2 * 32 * 32 if spec["method"] == "vera" else 0)  # VeRA's shared A, B
+    before = {n: p.detach().clone() for n, p in info["wrapper"].named_parameters()}
+    trainable = [n for n, p in info["wrapper"].named_parameters() if p.requires_grad]
+    assert trainable and all(PEFT_PREFIX[spec["method"]] in n for n in trainable)
+    opt = torch.optim.Adam([p for p in info["wrapper"].parameters() if p.requires_grad], lr=1e-2)
+    x = torch.randint(5, 25, (3, 7))
+    model(input_ids=x).last_hidden_state.square().mean().backward()
+    opt.step()
+    moved = {n for n, p in info["wrapper"].named_parameters() if not torch.equal(p, before[n])}
+    assert moved and moved <= set(trainable), moved - set(trainable)
+
+
+def test_peft_methods_run_in_the_harness(tiny_backbone, tmp_path):
+    """peft's four adapters through run_experiments: swept learning rates, counts, paired rows."""
+    pytest.importorskip("peft")
+    settings = tiny_settings()
+    settings.update(lora_ranks=[1], ldr_structures=[], hydra_structures=["toeplitz"], pool_sizes=[64], fixed_ratios=[],
+                    peft_methods=run.PRESETS["tiny"]["peft_methods"], head_lrs=[1e-2],
+                    family_lrs=dict(settings["family_lrs"], peft_lora=[1e-2], peft_vera=[1e-2], peft_vblora=[1e-2],
+                                    peft_c3a=[3e-2, 1e-1]))
+    data = run.synthetic_dataset(settings["n_train"], settings["n_val"], settings["n_test"], seed=0)
+    records = run.run_experiments(settings, tmp_path, backbone=tiny_backbone, dataset=data, progress=False,
+                                  log=lambda line: None)
+    by = {r["run"]: r for r in records}
+    assert [r["run"] for r in records] == ["head", "lora_r1", "hydra_toeplitz_P64", "peft_lora_r1", "peft_vera_r32",
+                                           "peft_vblora_r1_8x16", "peft_c3a_b16"]
+    assert {by[n]["params_adapter"] for n in by if n != "head"} == {256}
+    assert by["peft_vera_r32"]["params_fixed"] == 2048 and by["peft_c3a_b16"]["config"]["block_size"] == 16
+    sweep = [json.loads(line) for line in (tmp_path / "lr_sweep.jsonl").read_text().splitlines()]
+    c3a = {s["lr"]: s["val_acc"] for s in sweep if s["family"] == "peft_c3a"}
+    assert set(c3a) == {3e-2, 1e-1} and by["peft_c3a_b16"]["lr"] == max(c3a, key=lambda lr: (c3a[lr], -lr))
+    assert not hydra.adapter_layers(tiny_backbone[0]) and not any(
+        "lora_" in n or "c3a_" in n for n, _ in tiny_backbone[0].named_parameters())  # the backbone stays bare
+    md = (tmp_path / "results.md").read_text()
+    assert "| peft_lora_r1 | lora_r1 |" in md and "| hydra_toeplitz_P64 | peft_c3a_b16 |" in md
+    assert "peft's own adapters (peft " in md
+
+
+def test_peft_refuses_what_it_cannot_do(tiny_backbone, monkeypatch):
+    from hydra.experiments import peft_baselines
+
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        peft_baselines.PeftSpec("ia3", "query", r=1)
+    with pytest.raises(ValueError, match="needs the option"):
+        peft_baselines.PeftSpec("c3a", "query")
+    if importlib.util.find_spec("peft") is not None:
+        # a trainable parameter that is not the adapter's own (here: peft's modules_to_save) is refused
+        model = copy.deepcopy(tiny_backbone[0]).requires_grad_(False)
+        spec = peft_baselines.PeftSpec("lora", ["query", "value"], r=1, modules_to_save=["pooler.dense"])
+        with pytest.raises(ValueError, match="is trainable but is not the adapter's own"):
+            peft_baselines.inject(model, spec)
+    monkeypatch.setitem(__import__("sys").modules, "peft", None)  # as if peft were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'ldr-hydra\[demo\]'"):
+        peft_baselines.PeftSpec("lora", "query", r=1).build()
+
+
+def test_reused_sweep_sweeps_only_the_candidates_it_lacks(tiny_backbone, tiny_run, tmp_path):
+    """An earlier lr_sweep.jsonl without peft's C3A and with one LoRA rate: the recorded scores are
+    reused; the new LoRA rate and C3A's rates are swept now; the choice covers both."""
+    pytest.importorskip("peft")
+    settings, out, records, _ = tiny_run
+    lrs = dict(settings["family_lrs"], lora=settings["family_lrs"]["lora"] + [3e-2], peft_c3a=[3e-2, 1e-1])
+    more = dict(settings, lr_sweep_from=str(out / "lr_sweep.jsonl"), only=["lora_r1", "peft_c3a_b16"],
+                peft_methods=[{"method": "c3a", "block_size": 16}], family_lrs=lrs)
+    data = run.synthetic_dataset(settings["n_train"], settings["n_val"], settings["n_test"], seed=0)
+    second = run.run_experiments(more, tmp_path, backbone=tiny_backbone, dataset=data, progress=False, log=lambda line: None)
+    old = [json.loads(line) for line in (out / "lr_sweep.jsonl").read_text().splitlines()]
+    new = [json.loads(line) for line in (tmp_path / "lr_sweep.jsonl").read_text().splitlines()]
+    assert new[: len(old)] == old
+    assert [(s["family"], s["lr"]) for s in new[len(old):]] == [("lora", 3e-2), ("peft_c3a", 3e-2), ("peft_c3a", 1e-1)]
+    by = {r["run"]: r for r in second}
+    assert set(by) == {"lora_r1", "peft_c3a_b16"} and all(r["cpu_s"] > 0 for r in second)
+    for run_name, family in (("lora_r1", "lora"), ("peft_c3a_b16", "peft_c3a")):
+        scores = {s["lr"]: s["val_acc"] for s in new if s["family"] == family}
+        assert by[run_name]["lr"] == max(scores, key=lambda lr: (scores[lr], -lr)), family

@@ -15,6 +15,10 @@ _STYLE = {
     "hydra_hankel_like": ("HyDRA Hankel-like", "tab:green", "v", "-"),
     "hydra_vandermonde_like": ("HyDRA Vandermonde-like", "tab:red", "D", "-"),
     "hydra_cauchy_like": ("HyDRA Cauchy-like", "tab:purple", "P", "-"),
+    "peft_lora": ("peft LoRA", "tab:cyan", "o", "--"),
+    "peft_vera": ("peft VeRA", "tab:olive", "X", "--"),
+    "peft_vblora": ("peft VB-LoRA", "tab:brown", "*", "--"),
+    "peft_c3a": ("peft C3A (block-circulant)", "tab:pink", "s", "--"),
 }
 
 
@@ -97,6 +101,12 @@ def _tag(r):
         return "circ" if cfg.get("structure") == "circulant" else "T-like"
     if cfg.get("type") == "HydraConfig":
         return f"P={cfg.get('pool_size')}"
+    if cfg.get("type") == "peft":
+        if cfg.get("method") == "c3a":
+            return f"b={cfg.get('block_size')}"
+        if cfg.get("method") == "vblora":
+            return f"r={cfg.get('r')}, {cfg.get('num_vectors')}×{cfg.get('vector_length')}"
+        return f"r={cfg.get('r')}"
     return ""
 
 

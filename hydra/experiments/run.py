@@ -10,7 +10,9 @@ to the output directory. Methods:
 * ``ldr``: one plain LDR matrix per layer, circulant and Toeplitz-like (r = 1);
 * ``hydra``: HyDRA ``toeplitz``, ``hankel_like`` and ``vandermonde_like`` (k = ``k``, r = 1) at the
   pool sizes ``pool_sizes``; then the fixed-ratio sweep ``fixed_ratios`` for
-  ``ratio_structure`` at ``ratio_pool``.
+  ``ratio_structure`` at ``ratio_pool``;
+* ``peft_*``: peft's own LoRA, VeRA, VB-LoRA and C3A (``peft_methods``), injected by peft itself
+  into the same modules (:mod:`hydra.experiments.peft_baselines`; needs the ``demo`` extra).
 
 Every adapter method adapts the attention query and value projections of all layers
 (``target_modules``) and trains a fresh head on mean-pooled features as well.
@@ -18,7 +20,7 @@ Every adapter method adapts the attention query and value projections of all lay
 Learning rates are chosen on a validation split carved from the training pool (never the
 test split): first the head's learning rate among ``head_lrs`` (head-only runs), then, for each
 adapter family (``lora``, ``ldr``, ``hydra``, ``hydra_vandermonde``, as the paper groups them in
-its Appendix B), the adapter learning rate among ``family_lrs[family]`` on one representative
+its Appendix B, and one per peft method), the adapter learning rate among ``family_lrs[family]`` on one representative
 configuration and a short run of ``sweep_steps`` steps. The chosen rates then serve every
 configuration of the family; the sweep is recorded in ``lr_sweep.jsonl``.
 """
@@ -58,9 +60,24 @@ _METHODS = {
     "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like"],
 }
 
-#: Named settings. ``quick``: the ``make demo`` run (three seeds; sized for well under 20 minutes
-#: on 2 idle CPU cores from the per-step cost, not timed idle: on a busy shared machine it took
-#: hours); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
+# peft's adapters at 3,072 trainable numbers on four 384x384 matrices (LoRA r = 1's count):
+# VeRA 4 (r + 384) with r = 384; VB-LoRA 12 x 64 bank + 4 * 4 * (768 / 64) * 12 logits; C3A 4 * 384^2 / 192.
+_PEFT_QUICK = [
+    {"method": "lora", "r": 1},
+    {"method": "vera", "r": 384},
+    {"method": "vblora", "r": 4, "num_vectors": 12, "vector_length": 64},
+    {"method": "c3a", "block_size": 192},
+]
+# Their learning-rate candidates. peft's LoRA gets ours; VeRA trains scaling vectors of fixed
+# random matrices and C3A divides its product by n (= 384), so both need much larger rates (as in
+# their papers; larger candidates were added while a sweep chose the top of the list);
+# VB-LoRA's logits and bank sit in between.
+_PEFT_LRS = {"peft_lora": [2e-3, 6e-3, 2e-2], "peft_vera": [1e-2, 3e-2, 1e-1, 3e-1], "peft_vblora": [3e-3, 1e-2, 3e-2],
+             "peft_c3a": [3e-2, 1e-1, 3e-1, 1.0, 3.0]}
+
+#: Named settings. ``quick``: the ``make demo`` run (three seeds, eight methods; about 12 minutes
+#: on 2 idle CPU cores with the committed learning-rate sweep reused, as ``make demo`` does, about
+#: 17 with the sweep; estimated from measured runs); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
 #: five seeds) on the same task, 1-2 hours on a workstation; ``tiny``: a random 2-layer BERT and a
 #: synthetic data set (seconds, for tests); ``paper``: the paper's setting (ViT-B/16 on CIFAR-100,
 #: 5,000 iterations), for a GPU.
@@ -96,9 +113,14 @@ PRESETS = {
         "ratio_pool": 768,
         "fixed_ratios": [],
         "head_lrs": [1e-2, 3e-2, 1e-1],
-        # The earlier binary demo chose the lower of each pair ({4e-3, 1.6e-2} LoRA, {2e-3, 8e-3}
-        # HyDRA); the unit-circle Vandermonde blocks are new, so they get a third candidate.
-        "family_lrs": {"lora": [2e-3, 6e-3], "hydra": [1e-3, 3e-3], "hydra_vandermonde": [1e-3, 3e-3, 1e-2]},
+        # peft's own adapters on the same modules, each at the same 3,072 trainable numbers
+        # (see peft_baselines: VeRA r + m per matrix, VB-LoRA bank + logits, C3A m n / b).
+        "peft_methods": _PEFT_QUICK,
+        # Each family's list grew by a larger candidate while its sweep chose the top of the list
+        # (LoRA 2e-2, HyDRA 1e-2 and 3e-2, Vandermonde-like 3e-2, VeRA 3e-1, C3A 1 and 3).
+        "family_lrs": {"lora": [2e-3, 6e-3, 2e-2], "hydra": [1e-3, 3e-3, 1e-2, 3e-2],
+                       "hydra_vandermonde": [1e-3, 3e-3, 1e-2, 3e-2],
+                       **_PEFT_LRS},
         "weight_decay": 0.0,
         "threads": 2,
     },
@@ -129,8 +151,18 @@ PRESETS = {
         "ratio_pool": 768,
         "fixed_ratios": [0.0, 0.25, 0.5, 0.75, 0.9],
         "head_lrs": [1e-2, 3e-2],
+        # peft's adapters at several budgets (VeRA r 384 / 1152: 3,072 / 6,144; VB-LoRA 12 / 48 vectors:
+        # 3,072 / 12,288; C3A b = 384 ... 48: 1,536 ... 12,288; peft LoRA r 1 / 4).
+        "peft_methods": [
+            {"method": "lora", "r": 1}, {"method": "lora", "r": 4},
+            {"method": "vera", "r": 384}, {"method": "vera", "r": 1152},
+            {"method": "vblora", "r": 4, "num_vectors": 12, "vector_length": 64},
+            {"method": "vblora", "r": 4, "num_vectors": 48, "vector_length": 64},
+            {"method": "c3a", "block_size": 384}, {"method": "c3a", "block_size": 192},
+            {"method": "c3a", "block_size": 96}, {"method": "c3a", "block_size": 48},
+        ],
         "family_lrs": {"lora": [2e-3, 4e-3, 1.6e-2], "ldr": [2e-3, 8e-3], "hydra": [2e-3, 8e-3],
-                       "hydra_vandermonde": [2e-3, 8e-3]},
+                       "hydra_vandermonde": [2e-3, 8e-3], **_PEFT_LRS},
         "weight_decay": 0.0,
         "threads": None,
     },
@@ -152,7 +184,13 @@ PRESETS = {
         "ratio_pool": 64,
         "fixed_ratios": [0.0, 0.5, 0.9],
         "head_lrs": [1e-2, 3e-2],
-        "family_lrs": {"lora": [1e-2], "ldr": [1e-2, 3e-2], "hydra": [1e-2], "hydra_vandermonde": [1e-2]},
+        # 256 trainable numbers each on the tiny BERT's four 32x32 q/v matrices (LoRA r = 1's count).
+        "peft_methods": [
+            {"method": "lora", "r": 1}, {"method": "vera", "r": 32},
+            {"method": "vblora", "r": 1, "num_vectors": 8, "vector_length": 16}, {"method": "c3a", "block_size": 16},
+        ],
+        "family_lrs": {"lora": [1e-2], "ldr": [1e-2, 3e-2], "hydra": [1e-2], "hydra_vandermonde": [1e-2],
+                       "peft_lora": [1e-2], "peft_vera": [1e-2], "peft_vblora": [1e-2], "peft_c3a": [1e-1]},
         "weight_decay": 0.0,
         "threads": 2,
     },
@@ -183,7 +221,14 @@ PRESETS = {
             "ldr": [2e-3, 5e-4],
             "hydra": [2e-3, 5e-4],
             "hydra_vandermonde": [1e-2, 2.5e-3],
+            **_PEFT_LRS,
         },
+        # At LoRA r = 1's 1,536 numbers per 768x768 matrix: VeRA r = 768, C3A b = 384 exactly;
+        # VB-LoRA (256 vectors of 256, r = 4) is the peft default, not matched.
+        "peft_methods": [
+            {"method": "lora", "r": 1}, {"method": "vera", "r": 768},
+            {"method": "vblora", "r": 4, "num_vectors": 256, "vector_length": 256}, {"method": "c3a", "block_size": 384},
+        ],
         "weight_decay": 0.01,
         "threads": None,
         "device": "auto",  # CUDA when available
@@ -208,11 +253,11 @@ class Method:
     name : str
         Unique run name, e.g. ``"hydra_toeplitz_P768_fr0.5"``.
     family : str
-        ``"head"``, ``"lora"``, ``"ldr"``, ``"hydra"`` or ``"hydra_vandermonde"``: runs of a family
-        share their learning rate.
+        ``"head"``, ``"lora"``, ``"ldr"``, ``"hydra"``, ``"hydra_vandermonde"`` or ``"peft_<method>"``:
+        runs of a family share their learning rate.
     line : str
         Plot line (method family in the figure), e.g. ``"hydra_toeplitz"``.
-    config : HydraConfig, LoRAConfig, LDRConfig or None
+    config : HydraConfig, LoRAConfig, LDRConfig, PeftSpec or None
         ``None`` for head only.
     """
 
@@ -240,18 +285,23 @@ def method_grid(settings, seed=0):
     Returns
     -------
     list of Method
-        Head only, LoRA, plain LDR, HyDRA per structure and pool size, then the fixed-ratio
-        runs with a non-zero ratio (ratio 0 is the main-grid run of the same configuration).
+        Head only, LoRA, plain LDR, HyDRA per structure and pool size, peft's own adapters
+        (``peft_methods``: :class:`~hydra.experiments.peft_baselines.PeftSpec`, run through peft),
+        then the fixed-ratio runs with a non-zero ratio (ratio 0 is the main-grid run of the same
+        configuration).
 
     Examples
     --------
     >>> from hydra.experiments.run import PRESETS, method_grid
-    >>> [m.name for m in method_grid(PRESETS["quick"])]
-    ['head', 'lora_r1', 'hydra_toeplitz_P768', 'hydra_vandermonde_like_P768']
+    >>> [m.name for m in method_grid(PRESETS["quick"])]  # doctest: +NORMALIZE_WHITESPACE
+    ['head', 'lora_r1', 'hydra_toeplitz_P768', 'hydra_vandermonde_like_P768', 'peft_lora_r1', 'peft_vera_r384',
+     'peft_vblora_r4_12x64', 'peft_c3a_b192']
     >>> len(method_grid(PRESETS["full"]))
-    31
+    41
     """
     import hydra
+
+    from . import peft_baselines
 
     targets = settings["target_modules"]
     targets = targets if isinstance(targets, str) else list(targets)  # a regex string stays a string
@@ -264,6 +314,9 @@ def method_grid(settings, seed=0):
         for p in settings["pool_sizes"]:
             cfg = hydra.HydraConfig(structure=s, k=settings["k"], rank=1, pool_size=p, seed=seed, target_modules=targets)
             out.append(Method(f"hydra_{s}_P{p}", _family(s), f"hydra_{s}", cfg))
+    for spec in settings.get("peft_methods", []):
+        ps = peft_baselines.PeftSpec(spec["method"], targets, seed=seed, **{k: v for k, v in spec.items() if k != "method"})
+        out.append(Method(ps.name, f"peft_{ps.method}", f"peft_{ps.method}", ps))
     s, p = settings["ratio_structure"], settings["ratio_pool"]
     for ratio in settings["fixed_ratios"]:
         cfg = hydra.HydraConfig(
@@ -596,19 +649,31 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
         ``val_acc``, ``val_n``, ``test_acc``, ``test_n`` (None when ``test`` is False),
         ``test_hits`` (per test example, 1 if correct, as a string of 0/1 in the split's order:
         for paired comparisons), ``params_trainable`` (adapter + head), ``params_adapter``,
-        ``params_fixed``, ``final_loss`` (mean training loss of the last 10 % of steps), ``wall_s``.
+        ``params_fixed``, ``final_loss`` (mean training loss of the last 10 % of steps), ``wall_s``,
+        ``cpu_s`` (process CPU time).
     """
     import torch
     from tqdm.auto import tqdm
 
     import hydra
 
-    t0 = time.perf_counter()
+    from . import peft_baselines
+
+    t0, c0 = time.perf_counter(), time.process_time()
     device = _device(settings)
     model = copy.deepcopy(base_model).to(device)
     for p in model.parameters():
         p.requires_grad_(False)
-    if method.config is not None:
+    wrapper = None  # peft's PeftModel: holds VeRA's and VB-LoRA's shared tensors, kept alive with the run
+    if isinstance(method.config, peft_baselines.PeftSpec):
+        with warnings.catch_warnings():
+            # peft's notices about the bare encoder (no task type, transformers deprecations)
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            info = peft_baselines.inject(model, method.config)
+        wrapper, adapter, fixed = info["wrapper"], info["trainable"], info["fixed"]
+        model.eval()  # peft's new layers start in training mode; the backbone stays in eval mode (below)
+    elif method.config is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pool sizes above the slot count are the point of the sweep
             hydra.inject(model, method.config)
@@ -619,7 +684,10 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
     torch.manual_seed(seed)
     dim = model.config.hidden_size
     head = torch.nn.Linear(dim, dataset["num_classes"]).to(device)
-    adapter_params = hydra.trainable_parameters(model)
+    adapter_params = hydra.trainable_parameters(model if wrapper is None else wrapper)
+    if sum(p.numel() for p in adapter_params) != adapter:
+        raise ValueError(f"{method.name}: the optimiser would train {sum(p.numel() for p in adapter_params)} numbers, "
+                         f"the adapter reports {adapter}")
     groups = [{"params": list(head.parameters()), "lr": head_lr}]
     max_lr = [head_lr]
     if adapter_params:
@@ -661,7 +729,8 @@ def train_and_evaluate(base_model, tokenizer, dataset, method, settings, *, step
         "val_acc": val_acc, "val_n": val_n, "test_acc": test_acc, "test_n": test_n, "test_hits": test_hits,
         "final_loss": sum(tail) / len(tail),
         "params_trainable": adapter + head_n, "params_adapter": adapter, "params_fixed": fixed,
-        "wall_s": time.perf_counter() - t0,
+        # CPU seconds of this process (all its threads): with one thread, the run's time on an idle core.
+        "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
     }
 
 
@@ -669,10 +738,11 @@ def _representatives(settings, grid):
     """One configuration per family for the learning-rate sweep.
 
     LoRA: the middle rank; plain LDR: circulant (the first); HyDRA: the first structure of the
-    family at its middle pool size.
+    family at its middle pool size; each peft method: its middle size.
     """
     reps = {}
-    for family in ("lora", "ldr", "hydra", "hydra_vandermonde"):
+    peft_families = list(dict.fromkeys(m.family for m in grid if m.family.startswith("peft_")))
+    for family in ("lora", "ldr", "hydra", "hydra_vandermonde", *peft_families):
         members = [m for m in grid if m.family == family and "_fr" not in m.name]
         if not members:
             continue
@@ -691,7 +761,13 @@ def _versions():
         tv = transformers.__version__
     except ImportError:  # pragma: no cover
         tv = None
-    return {"torch": torch.__version__, "transformers": tv, "python": platform.python_version()}
+    try:
+        import peft
+
+        pv = peft.__version__
+    except ImportError:
+        pv = None
+    return {"torch": torch.__version__, "transformers": tv, "peft": pv, "python": platform.python_version()}
 
 
 def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=True, log=print):
@@ -763,7 +839,8 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
             seed=seeds[0], test=False, progress=progress, prefix=prefix,
         )
         rec = {"family": method.family, "method": method.name, "lr": lr, "head_lr": head_lr if head_lr is not None else lr,
-               "val_acc": res["val_acc"], "val_n": res["val_n"], "steps": settings["sweep_steps"], "wall_s": res["wall_s"]}
+               "val_acc": res["val_acc"], "val_n": res["val_n"], "steps": settings["sweep_steps"], "wall_s": res["wall_s"],
+               "cpu_s": res["cpu_s"]}
         sweep_records.append(rec)
         bar.update(1)
         log(f"  lr sweep {method.name:<28} lr={lr:<8g} val_acc={res['val_acc']:.4f}")
@@ -782,6 +859,15 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
         for rec in sweep_records:
             scores.setdefault(rec["family"], {})[rec["lr"]] = rec["val_acc"]
         head_lr = best(scores["head"])
+        # Candidates the earlier sweep lacks (a family added since, or a rate added to a
+        # family's list) are swept now for the families this run needs, with the recorded head
+        # rate; the choice is then made over the recorded and the new scores, by the same rule.
+        needed = {m.family for m in grid0 if not settings.get("only") or m.name in settings["only"]}
+        for family, rep in _representatives(settings, grid0).items():
+            if family in needed:
+                for lr in settings["family_lrs"][family]:
+                    if lr not in scores.get(family, {}):
+                        scores.setdefault(family, {})[lr] = sweep(rep, lr, head_lr)
         chosen = {"head": head_lr, **{f: best(sc) for f, sc in scores.items() if f != "head"}}
     else:
         head_lr = best({lr: sweep(grid0[0], lr, None) for lr in settings["head_lrs"]})
@@ -927,6 +1013,8 @@ def _summarise(records):
             "test_min": min(test), "test_max": max(test), "test_n": rs[0]["test_n"],
             "final_loss": sum(r.get("final_loss", float("nan")) for r in rs) / len(rs),
             "wall_s": sum(r["wall_s"] for r in rs) / len(rs),
+            # older records (before cpu_s was recorded) have none
+            "cpu_s": (sum(r["cpu_s"] for r in rs) / len(rs)) if all("cpu_s" in r for r in rs) else None,
         })
     return rows
 
@@ -934,8 +1022,9 @@ def _summarise(records):
 def paired_comparisons(records, n_boot=2000):
     """Paired differences (same seeds, same batches, same test examples) between runs.
 
-    Every adapter run against head only, and every HyDRA / plain-LDR run against the LoRA run with
-    the nearest adapter parameter count. For each pair: the mean over seeds of the per-seed
+    Every adapter run against head only, every other adapter run (HyDRA, plain LDR, peft's) against
+    the LoRA run with the nearest adapter parameter count, and every HyDRA run against peft's C3A
+    (block-circulant) run with the nearest count. For each pair: the mean over seeds of the per-seed
     accuracy difference with its 95 % t-interval (seed-to-seed variation), the seeds won, and a
     95 % paired bootstrap interval over the test examples (resampled jointly for all seeds:
     test-set sampling variation).
@@ -953,11 +1042,18 @@ def paired_comparisons(records, n_boot=2000):
         by.setdefault(r["run"], {})[r["seed"]] = r
     rows = _summarise(records)
     lora = [r for r in rows if r["method"] == "lora"]
+    c3a = [r for r in rows if r["method"] == "peft_c3a"]  # block-circulant: HyDRA's nearest relative
+
+    def nearest(r, refs):
+        return min(refs, key=lambda q: (abs(np.log(q["params_adapter"] / max(r["params_adapter"], 1))), q["params_adapter"]))
+
     pairs = [(r["run"], "head") for r in rows if r["family"] != "head" and "head" in by]
     for r in rows:
         if r["family"] not in ("head", "lora") and lora:
-            ref = min(lora, key=lambda q: (abs(np.log(q["params_adapter"] / max(r["params_adapter"], 1))), q["params_adapter"]))
-            pairs.append((r["run"], ref["run"]))
+            pairs.append((r["run"], nearest(r, lora)["run"]))
+    for r in rows:
+        if r["family"].startswith("hydra") and c3a:
+            pairs.append((r["run"], nearest(r, c3a)["run"]))
     out = []
     rng = np.random.default_rng(0)
     for a, b in pairs:
@@ -995,15 +1091,15 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
     seeds = max(r["seeds"] for r in rows)
     lines = [
         "| run | adapter params | trainable (with head) | fixed random | max LR | val acc | test acc (mean ± 95 % CI) "
-        "| range over seeds | final train loss | test n | time/run (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| range over seeds | final train loss | test n | time/run (s) | CPU/run (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         spread = f"{100 * r['test_min']:.1f}–{100 * r['test_max']:.1f}" if r["seeds"] > 1 else ""
         lines.append(
             f"| {r['run']} | {r['params_adapter']:,} | {r['params_trainable']:,} | {r['params_fixed']:,} | {r['lr']:g} | "
             f"{100 * r['val']:.1f} | {_pm(r['test'], r['test_ci'])} | {spread} | {r['final_loss']:.3f} | {r['test_n']} | "
-            f"{r['wall_s']:.0f} |"
+            f"{r['wall_s']:.0f} | " + (f"{r['cpu_s']:.0f}" if r["cpu_s"] is not None else "") + " |"
         )
     table = "\n".join(lines)
     pairs = paired_comparisons(records)
@@ -1039,6 +1135,10 @@ def write_outputs(records, out_dir, settings, chosen_lrs, total_s, data_desc="")
         + ", ".join(f"{k} = {v:g}" for k, v in chosen_lrs.items()),
         f"- HyDRA: k = {settings['k']}, rank 1, one pool per adapted matrix; 'adapter params' counts all adapted "
         "matrices together; fixed random pool entries are regenerated from the seed and not trained",
+        *([f"- peft's own adapters (peft {rec0.get('peft')}, injected with get_peft_model into the same modules): "
+           + "; ".join(f"{r['run']} {dict((k, v) for k, v in r['config'].items() if k not in ('type', 'target_modules', 'seed'))}"
+                       for r in rows if (r.get("config") or {}).get("type") == "peft")]
+          if any((r.get("config") or {}).get("type") == "peft" for r in rows) else []),
         f"- adapted modules: {settings['target_modules']}"
         + (f"; the {settings['frozen_layers']} lower (frozen) layers' outputs are computed once per text and reused"
            if settings.get("frozen_layers") else ""),
