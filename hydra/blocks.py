@@ -29,7 +29,7 @@ cumulative sums, :func:`shift_toeplitz_like_dense`), so building ΔW costs about
 reading it, and the GEMM that applies it dominates. The Toeplitz-like, Hankel-like and
 Vandermonde-like builders are custom autograd functions with their adjoints written out (a few
 contiguous passes over the blocks each way; autograd through the strided views and complex
-intermediates cost 3–4× more); their backward passes are plain torch operations, so a double
+intermediates cost 2–3× more); their backward passes are plain torch operations, so a double
 backward works.
 
 :math:`(Z_1, Z_{-1})` is singular for rectangular blocks whose row count has more factors of 2

@@ -59,8 +59,9 @@ def auto_path(structure, block_shape):
     LoRA always uses the factored product ``B (A x)``. HyDRA's ``low_rank`` blocks take the
     dense path: its step is one GEMM with the merged weight forward, one backward for dX, and
     the ``"factored"`` pool gradient (:mod:`hydra.autograd`), which costs less than the
-    factored product's extra passes over the activations (768×768, k = 4, 6304 tokens:
-    1.09× LoRA r = 4 against 1.19× for the factored product). Vandermonde- and
+    factored product's extra passes over the activations (768×768, k = 4, 6304 tokens, two
+    runs of ``benchmarks/bench_hydra.py``: 0.95× and 1.11× LoRA r = 4's step against 1.12× and
+    1.26× for the factored product). Vandermonde- and
     Cauchy-like blocks always build ΔW: their block products are themselves O(r bm bn) per
     vector, so they never beat one GEMM (11× and 5.7× LoRA at 768×768). The Toeplitz family
     uses the FFT block products from the block sizes in :data:`AUTO_FFT_BLOCK_SIZE` on
