@@ -32,11 +32,12 @@ __all__ = ["AdapterLinear", "HydraLinear", "LoRALinear", "LDRLinear", "auto_path
 #: Smallest block size (max(bm, bn)) at which ``path="auto"`` uses the FFT block products, per
 #: FFT-based structure; below it ΔW is built densely and applied with one GEMM. ``None``: the FFT
 #: path never won in the measured range. Measured with ``benchmarks/bench_hydra.py --crossover``
-#: (train step, float32, CPU, 1 thread, 1024 tokens; ``benchmarks/results/hydra_train_step.md``):
-#: fft / dense step time for blocks 192, 384, 768, 2048 was 1.29, 1.00, 0.81, 0.68 (toeplitz),
-#: 5.2, 2.8, 1.5, 1.02 (toeplitz_like) and 4.2, 2.5, 1.4, 1.00 (hankel_like); an earlier run
-#: gave 0.66, 1.00 and 0.87 at 2048, so hankel_like's threshold sits at the break-even point.
-AUTO_FFT_BLOCK_SIZE = {"toeplitz": 768, "toeplitz_like": None, "hankel_like": 2048}
+#: (train step, float32, CPU, 1 thread, 1024 tokens; ``benchmarks/results/hydra_train_step.md``),
+#: against the one-GEMM dense step of :mod:`hydra.autograd`: fft / dense step time for blocks
+#: 192, 384, 768, 2048 was 1.77, 1.33, 1.04, 1.06 (toeplitz), 5.6, 3.3, 1.70, 0.96
+#: (toeplitz_like) and 5.6, 3.0, 1.54, 0.86 (hankel_like). The FFT path's step also holds its
+#: spectra for the backward pass: 5–27× the dense step's peak memory at 768×768.
+AUTO_FFT_BLOCK_SIZE = {"toeplitz": None, "toeplitz_like": 2048, "hankel_like": 2048}
 
 
 def auto_path(structure, block_shape):
@@ -72,7 +73,7 @@ def auto_path(structure, block_shape):
     Examples
     --------
     >>> from hydra import auto_path
-    >>> auto_path("toeplitz", (192, 192)), auto_path("toeplitz", (768, 768)), auto_path("low_rank", (192, 192))
+    >>> auto_path("toeplitz", (192, 192)), auto_path("hankel_like", (2048, 2048)), auto_path("low_rank", (192, 192))
     ('dense', 'fft', 'dense')
     """
     if structure == "lora":

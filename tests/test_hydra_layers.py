@@ -259,8 +259,9 @@ def test_auto_path_choices():
     for structure in ("toeplitz", "toeplitz_like", "hankel_like", "vandermonde_like", "cauchy_like"):
         assert hydra.auto_path(structure, (192, 192)) == "dense"
     assert hydra.auto_path("vandermonde_like", (10**6, 10**6)) == "dense"
-    assert hydra.auto_path("toeplitz", (768, 768)) == "fft"
-    assert hydra.auto_path("toeplitz_like", (4096, 4096)) == "dense"
+    assert hydra.auto_path("toeplitz", (4096, 4096)) == "dense"
+    assert hydra.auto_path("toeplitz_like", (1024, 1024)) == "dense"
+    assert hydra.auto_path("toeplitz_like", (2048, 2048)) == "fft"
     assert hydra.auto_path("hankel_like", (2048, 1024)) == "fft"
 
 
