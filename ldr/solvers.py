@@ -377,11 +377,7 @@ class _LevinsonFactorization:
         """Residual-based backward error per right-hand side (NumPy), and the residual."""
         bk = self.bk
         residual = b - bk.swapaxes(M @ bk.swapaxes(z, -1, -2), -1, -2)
-        r, x, s = (np.abs(bk.to_numpy(a)).sum(axis=-1) for a in (residual, z, b))
-        scale = self.norm_W * x + s
-        with np.errstate(invalid="ignore", divide="ignore"):
-            eta = np.where(scale > 0, r / np.where(scale > 0, scale, 1), np.where(r > 0, np.inf, 0.0))
-        return eta, residual
+        return _backward_errors(bk, np.asarray(self.norm_W), b, z, residual), residual
 
     def _solve_checked(self, b, transpose):
         """Refined solution, or None when its backward error stays above the tolerance."""
@@ -598,11 +594,16 @@ POLISH_ABOVE, POLISH_GAIN, POLISH_STEPS = 1.0, 0.95, 6
 
 
 def _backward_errors(bk, norm_W, rows_b, rows_x, residual):
-    """Per column, ||b - W x||_1 / (||W||_1 ||x||_1 + ||b||_1) as a NumPy array."""
+    """Per column, ||b - W x||_1 / (||W||_1 ||x||_1 + ||b||_1) as a NumPy array.
+
+    0 for an exact zero solution of b = 0; inf when the residual is nonzero with a zero scale or
+    when anything is not finite (an overflowed solution must never pass a check as exact).
+    """
     r, x, b = (np.abs(bk.to_numpy(a)).sum(axis=-1) for a in (residual, rows_x, rows_b))
     scale = norm_W[..., None] * x + b  # norm_W has W's batch shape, x (..., *batch, k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(scale > 0, r / np.where(scale > 0, scale, 1), 0.0)
+        eta = np.where(scale > 0, r / np.where(scale > 0, scale, 1), np.where(r > 0, np.inf, 0.0))
+    return np.where(np.isfinite(r) & np.isfinite(scale), eta, np.inf)
 
 
 def _check_and_polish(W, factorization, compute, rows_b, rows_x, residual_of, norm_inv=None):

@@ -208,6 +208,31 @@ def test_nan_right_hand_side_gives_nan_not_garbage():
     assert np.isnan(x).any()
 
 
+def test_overflowing_inverse_is_not_passed_as_exact(gko_count):
+    # float32, T[i+1, i] = -1e3: the entries of T^{-1} grow like 1e3^k and overflow, so the
+    # Gohberg-Semencul solve is NaN. A NaN residual once scored backward error 0 and the NaN
+    # solution came back without a word; it must fail the check and fall back, with a warning.
+    n = 64
+    c = np.zeros(n, np.float32)
+    c[0], c[1] = 1.0, -1e3
+    r = np.zeros(n, np.float32)
+    r[0] = 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ldr.solve(ldr.toeplitz(c, r), np.ones(n, np.float32))
+    assert gko_count[0] == 1
+    assert any(w.category is LinAlgWarning and "ill-conditioned" in str(w.message) for w in caught)
+
+
+def test_backward_error_of_a_non_finite_solution_is_infinite():
+    bk = ldr.backends.get_backend(np.zeros(1))
+    b, x = np.array([[1.0, 0.0]]), np.array([[np.nan, 0.0]])
+    residual = np.array([[np.nan, 0.0]])
+    assert np.isinf(solvers._backward_errors(bk, np.asarray(1.0), b, x, residual)).all()
+    zero = np.zeros((1, 2))
+    assert solvers._backward_errors(bk, np.asarray(1.0), zero, zero, zero).tolist() == [0.0]
+
+
 def test_singular_plain_toeplitz_raises_or_warns():
     # Rank 2: Levinson breaks down at the third minor; the elimination then reports it.
     c = np.cos(np.arange(12.0))
