@@ -9,6 +9,7 @@ base layer's output dtype, so bfloat16/float16 base weights keep a float32 updat
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -182,6 +183,10 @@ class AdapterLinear(nn.Module):
     def merge(self):
         r"""Fold :math:`s\,\Delta W` into the base weight; ``forward`` then runs the base layer alone.
 
+        The adapter's trainable tensors and scale are copied as they are now (a few numbers: the
+        pool, LoRA's factors, the generators), so that :meth:`unmerge` subtracts exactly this
+        update even if the adapter changes while merged.
+
         Raises
         ------
         ValueError
@@ -190,23 +195,85 @@ class AdapterLinear(nn.Module):
         if self.merged:
             raise ValueError(f"layer {self.layer_name!r} is already merged; call unmerge() first")
         weight = self.base_layer.weight
+        snapshot = self._update_snapshot()
         weight.add_(self.delta_weight().to(weight.dtype))
+        self._merged_snapshot = snapshot
         self.merged = True
 
     @torch.no_grad()
     def unmerge(self):
-        r"""Subtract :math:`s\,\Delta W` from the base weight again (exact up to float rounding).
+        r"""Subtract the merged :math:`s\,\Delta W` from the base weight again (exact up to float rounding).
+
+        The update subtracted is the one :meth:`merge` added, rebuilt from the copy taken then.
+        If the adapter's tensors or scale changed while merged (an optimizer step, a
+        ``load_state_dict``, an in-place edit), the base weight is still restored, the adapter
+        keeps its new values, and a ``UserWarning`` names what changed: the merged forward passes
+        did not use the change.
 
         Raises
         ------
         ValueError
-            If not merged.
+            If not merged, or if a trainable tensor changed shape while merged (nothing is
+            changed then).
         """
         if not self.merged:
             raise ValueError(f"layer {self.layer_name!r} is not merged")
         weight = self.base_layer.weight
-        weight.sub_(self.delta_weight().to(weight.dtype))
+        delta = self._delta_weight_at(getattr(self, "_merged_snapshot", None))
+        weight.sub_(delta.to(weight.dtype))
+        self._merged_snapshot = None
         self.merged = False
+
+    def _update_snapshot(self):
+        r"""A copy of what :math:`s\,\Delta W` is computed from: the trainable tensors and the scale.
+
+        See :meth:`_delta_weight_at`.
+        """
+        return {"scale": self.scale, "tensors": {k: t.detach().clone() for k, t in self.trainable_tensors().items()}}
+
+    @torch.no_grad()
+    def _delta_weight_at(self, snapshot):
+        r""":math:`s\,\Delta W` as it was when ``snapshot`` (:meth:`_update_snapshot`) was taken.
+
+        When the adapter's tensors still equal the snapshot this is :meth:`delta_weight`;
+        otherwise the snapshot's values are put in place for the computation and the current
+        ones restored after it, and a ``UserWarning`` names the tensors that differ. ``None``
+        (no snapshot) means the current update.
+
+        Raises
+        ------
+        ValueError
+            If a tensor's shape differs from the snapshot's (the update cannot be rebuilt).
+        """
+        if snapshot is None:
+            return self.delta_weight()
+        live, saved = self.trainable_tensors(), snapshot["tensors"]
+        reshaped = sorted(k for k in saved if k not in live or live[k].shape != saved[k].shape)
+        if reshaped:
+            raise ValueError(
+                f"layer {self.layer_name!r}: the adapter tensors {reshaped} changed shape (or vanished) while "
+                "merged, so the merged update cannot be rebuilt and subtracted; the base weight is left as it is"
+            )
+        changed = sorted(k for k, t in live.items() if not torch.equal(t, saved[k].to(device=t.device, dtype=t.dtype)))
+        current = {k: live[k].detach().clone() for k in changed}
+        try:
+            for k in changed:
+                live[k].copy_(saved[k])
+            delta = snapshot["scale"] * self.delta_weight(scaled=False)
+        finally:
+            for k in changed:
+                live[k].copy_(current[k])
+        if snapshot["scale"] != self.scale:
+            changed.append("scale")
+        if changed:
+            warnings.warn(
+                f"layer {self.layer_name!r}: {changed} changed while the update was merged; the merged forward "
+                "passes did not use the change. The update that was merged is the one subtracted, so the base "
+                "weight is restored; the adapter keeps its new values.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return delta
 
     def trainable_tensors(self):
         """``{name: parameter}`` of the adapter's own trainable tensors (what a checkpoint stores)."""

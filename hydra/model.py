@@ -496,6 +496,11 @@ def _refuse_tied_merge(model, adapters):
 def unmerge(model):
     r"""Subtract :math:`s\,\Delta W` from every merged layer's base weight again (exact up to float rounding).
 
+    The update subtracted is the one :func:`merge` added (each layer keeps a copy of its
+    trainable tensors and scale from then). If an adapter changed while merged (an optimizer
+    step, a ``load_state_dict``), the base weights are still restored, the adapter keeps its new
+    values, and a ``UserWarning`` says that the merged forward passes did not use them.
+
     Returns
     -------
     nn.Module

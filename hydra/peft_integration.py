@@ -173,10 +173,13 @@ class HydraPeftLinear(nn.Module, HydraPeftLayer):
             if name not in self.hydra_adapters:
                 continue
             weight = self._linear.weight                     # (out, in); a view of Conv1D's (in, out)
-            delta = self.get_delta_weight(name).to(weight.dtype)
+            adapter = self.hydra_adapters[name]
+            snapshot = adapter._update_snapshot()              # unmerge subtracts exactly this update
+            delta = adapter.delta_weight().to(weight.dtype)
             if safe_merge and not torch.isfinite(weight + delta).all():
                 raise ValueError(f"NaNs detected in the merged weights; the adapter {name!r} seems to be broken")
             weight.add_(delta)
+            self._merged_snapshots()[name] = snapshot
             self.merged_adapters.append(name)
 
     @torch.no_grad()
@@ -188,7 +191,14 @@ class HydraPeftLinear(nn.Module, HydraPeftLayer):
             name = self.merged_adapters.pop()
             if name in self.hydra_adapters:
                 weight = self._linear.weight
-                weight.sub_(self.get_delta_weight(name).to(weight.dtype))
+                snapshot = self._merged_snapshots().pop(name, None)
+                weight.sub_(self.hydra_adapters[name]._delta_weight_at(snapshot).to(weight.dtype))
+
+    def _merged_snapshots(self):
+        """``{adapter name: HydraLinear._update_snapshot()}`` of the merged adapters."""
+        if "_hydra_merged_snapshots" not in self.__dict__:
+            object.__setattr__(self, "_hydra_merged_snapshots", {})
+        return self.__dict__["_hydra_merged_snapshots"]
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters:

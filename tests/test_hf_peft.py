@@ -94,6 +94,22 @@ def test_several_adapters_disable_delete_and_merge_and_unload_on_gpt2():
     assert torch.allclose(merged(ids).logits, first, atol=1e-5)
 
 
+def test_unmerge_restores_the_base_weight_after_training_while_merged():
+    ids = token_ids(vocab=64)
+    model = peft.get_peft_model(gpt2(), hp.HydraPeftConfig(target_modules=["c_attn"], **FIELDS))
+    perturb(model)
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "hydra_" not in n}
+    model.merge_adapter()
+    perturb(model, seed=5)                           # e.g. an optimizer step taken while merged
+    with pytest.warns(UserWarning, match="changed while the update was merged"):
+        model.unmerge_adapter()
+    for n, p in model.named_parameters():
+        if n in base:
+            torch.testing.assert_close(p, base[n], rtol=1e-6, atol=1e-6, msg=n)
+    merged = model.merge_and_unload()                # now folds the new values in
+    assert merged(ids).logits.isfinite().all()
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="`k` must be an integer >= 1"):
         hp.HydraPeftConfig(k=0, target_modules=["q"])

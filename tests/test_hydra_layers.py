@@ -236,6 +236,65 @@ def test_merge_unmerge_round_trip(structure):
         layer.unmerge()
 
 
+def _adapters_for_merge():
+    yield "hydra toeplitz", _layer("toeplitz", 12, 10, 2, dtype=torch.float32)
+    yield "hydra vandermonde_like", _layer("vandermonde_like", 12, 10, 2, dtype=torch.float32)
+    torch.manual_seed(0)
+    yield "lora", hydra.LoRALinear(torch.nn.Linear(10, 12), hydra.LoRAConfig(rank=2, target_modules=["x"]), "x")
+    yield "ldr", hydra.LDRLinear(torch.nn.Linear(10, 12), hydra.LDRConfig(structure="toeplitz_like", target_modules=["x"]), "x")
+
+
+def _move(adapter, seed):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for t in adapter.trainable_tensors().values():
+            t.add_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
+
+
+@pytest.mark.parametrize("edit", ["in-place step", "load_state_dict", "scale"])
+def test_unmerge_restores_the_base_weight_when_the_adapter_changed_while_merged(edit):
+    # merge adds s ΔW(θ); an edit while merged must not make unmerge subtract s ΔW(θ') instead.
+    x = torch.randn(4, 10, generator=torch.Generator().manual_seed(5))
+    for label, adapter in _adapters_for_merge():
+        _move(adapter, 1)
+        w0 = adapter.base_layer.weight.detach().clone()
+        adapter.merge()
+        if edit == "in-place step":
+            _move(adapter, 2)
+        elif edit == "load_state_dict":
+            state = {k: v.clone() for k, v in adapter.state_dict().items()}
+            for k in adapter.trainable_tensors():
+                state[k] = state[k] + 1.0
+            adapter.load_state_dict(state)
+        else:
+            adapter.scale = 3 * adapter.scale
+        new_values = {k: t.detach().clone() for k, t in adapter.trainable_tensors().items()}
+        with pytest.warns(UserWarning, match="changed while the update was merged"):
+            adapter.unmerge()
+        torch.testing.assert_close(adapter.base_layer.weight, w0, rtol=1e-6, atol=1e-6, msg=label)
+        for k, t in adapter.trainable_tensors().items():     # the adapter keeps its new values
+            assert torch.equal(t, new_values[k]), (label, k)
+        expected = adapter.base_layer(x) + x @ adapter.delta_weight().T
+        torch.testing.assert_close(adapter(x), expected, rtol=1e-5, atol=1e-5, msg=label)
+
+
+def test_unmerge_without_changes_is_silent_and_refuses_a_reshaped_tensor():
+    layer = _layer("toeplitz", 12, 10, 2, dtype=torch.float32)
+    _perturb(layer)
+    w0 = layer.base_layer.weight.detach().clone()
+    layer.merge()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer.unmerge()
+    torch.testing.assert_close(layer.base_layer.weight, w0, rtol=1e-6, atol=1e-6)
+    layer.merge()
+    merged = layer.base_layer.weight.detach().clone()
+    layer.pool.trainable.data = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"\['pool.trainable'\] changed shape .* base weight is left as it is"):
+        layer.unmerge()
+    assert layer.merged and torch.equal(layer.base_layer.weight, merged)
+
+
 def test_scale_multiplies_the_update():
     a = _layer("low_rank", 8, 8, 2, scale=1.0)
     b = _layer("low_rank", 8, 8, 2, scale=-2.5)
