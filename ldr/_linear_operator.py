@@ -59,9 +59,9 @@ class LDRLinearOperator(LinearOperator):
     def _matmat(self, X):
         return self._conj(self.matrix @ self._conj(X))
 
-    # scipy's rmatvec is the adjoint: conj(W^T conj(x)).
+    # W.rmatvec is the adjoint, as scipy's; conj(W)^H x = conj(W^H conj(x)).
     def _rmatvec(self, x):
-        return self._conj(np.conj(self.matrix.rmatvec(np.conj(self._conj(np.ravel(x))))))
+        return self._conj(self.matrix.rmatvec(self._conj(np.ravel(x))))
 
     def _rmatmat(self, X):
         return self._conj(np.conj(self.matrix.T @ np.conj(self._conj(X))))

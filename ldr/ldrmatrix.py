@@ -338,7 +338,11 @@ class LDRMatrix:
         return self._apply(x, transpose=False)
 
     def rmatvec(self, x):
-        r"""``W^T x`` (transpose, not conjugate transpose) along the last axis: (..., m) -> (..., n).
+        r"""The adjoint product ``W^H x`` along the last axis: (..., m) -> (..., n).
+
+        The conjugate transpose, as ``rmatvec`` means in :class:`scipy.sparse.linalg.LinearOperator`
+        (so ``scipy.sparse.linalg.aslinearoperator(W)`` is right for complex W too). For a real W
+        it is ``W^T x``; the plain transpose of a complex W is ``x @ W`` or ``W.T @ x``.
 
         Parameters
         ----------
@@ -354,10 +358,16 @@ class LDRMatrix:
         >>> W = ldr.toeplitz(np.array([1.0, 2.0, 3.0]), np.array([1.0, 4.0]))
         >>> W.rmatvec(np.array([1.0, 0.0, 0.0]))
         array([1., 4.])
+        >>> Wc = ldr.toeplitz(np.array([1.0, 2j, 3.0]))
+        >>> bool(np.allclose(Wc.rmatvec(np.ones(3)), Wc.dense().conj().T @ np.ones(3)))
+        True
         """
         x = self._as_input(x)
         self._check_length(x, self.shape[0], "x", "(..., m)")
-        return self._apply(x, transpose=True)
+        bk = self._bk
+        if bk.dtype_kind(self.dtype) != "c":
+            return self._apply(x, transpose=True)        # W^H = W^T
+        return bk.conj(self._apply(bk.conj(x), transpose=True))
 
     def _check_length(self, x, expected, name, layout, axis=-1):
         if x.ndim == 0 or x.shape[axis] != expected:

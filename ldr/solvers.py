@@ -106,7 +106,7 @@ def _shift_route(W, complex_dtype):
     g_extra, h_extra = [], []
     # Z_1 W - W Z_-1 = GH + (1 - e) e_0 (e_{n-1}^T W) + (1 + f) (W e_0) e_{n-1}^T.
     if e != 1:
-        last_row = W.rmatvec(_unit_rows(bk, n, n - 1, G))  # (..., n)
+        last_row = W.T.matvec(_unit_rows(bk, n, n - 1, G))  # (..., n): W^T e_{n-1}, no conjugate
         g_extra.append(bk.broadcast_to((1 - e) * _unit_rows(bk, n, 0, G), batch + (n,)))
         h_extra.append(bk.broadcast_to(bk.cast(last_row, complex_dtype), batch + (n,)))
     if f != -1:

@@ -93,7 +93,7 @@ def test_no_dense_cache(backend, structure):
         G, H, v = _vandermonde_case(rng, m, n, r, 1.0)
         W = ldr.vandermonde_like(backend.asarray(G), backend.asarray(H), backend.asarray(v), f=1.0)
     x = backend.asarray(rng.standard_normal((3, n)))
-    W.matvec(x), W.rmatvec(backend.asarray(rng.standard_normal(m))), W.dense()
+    W.matvec(x), W.T.matvec(backend.asarray(rng.standard_normal(m))), W.dense()
     sizes = [int(np.prod(a.shape)) for a in _all_arrays(W._cache)]
     assert max(sizes, default=0) < m * n / 4, f"cached arrays of sizes {sizes} for a {m}x{n} matrix"
 
@@ -109,7 +109,7 @@ def test_vandermonde_streamed_products(backend, small_tiles, f, batched_nodes):
     x, y = rng.standard_normal((4, 1, n)), rng.standard_normal((4, 1, m))
     scale = np.linalg.norm(D) * np.linalg.norm(x)
     assert_close(W.matvec(backend.asarray(x)), np.einsum("...ij,...j->...i", D, x), scale=scale, dtype="complex128")
-    assert_close(W.rmatvec(backend.asarray(y)), np.einsum("...ij,...i->...j", D, y),
+    assert_close(W.T.matvec(backend.asarray(y)), np.einsum("...ij,...i->...j", D, y),
                  scale=np.linalg.norm(D) * np.linalg.norm(y), dtype="complex128")
     assert_close(W.dense(), D, scale=np.linalg.norm(D), dtype="complex128")
 
@@ -127,7 +127,7 @@ def test_cauchy_streamed_products(backend, small_tiles, batched_nodes):
     x, y = rng.standard_normal((5, n)), rng.standard_normal((5, m))
     assert_close(W @ backend.asarray(x.T), np.einsum("...ij,kj->...ik", D, x),
                  scale=np.linalg.norm(D) * np.linalg.norm(x), dtype="complex128")
-    assert_close(W.rmatvec(backend.asarray(y[:, None, :]) if batched_nodes else backend.asarray(y)),
+    assert_close(W.T.matvec(backend.asarray(y[:, None, :]) if batched_nodes else backend.asarray(y)),
                  np.einsum("...ij,k...i->k...j", D, y[:, None, :] if batched_nodes else y[:, None, :]).reshape(
                      (5,) + batch + (n,)) if batched_nodes else y @ D,
                  scale=np.linalg.norm(D) * np.linalg.norm(y), dtype="complex128")
@@ -143,11 +143,11 @@ def test_gradients_through_recomputed_tiles(small_tiles):
     G, H, v = (torch.tensor(a, requires_grad=True) for a in (G, H, v))
     check = lambda fn, *args: torch.autograd.gradcheck(fn, args, fast_mode=True)  # noqa: E731
     assert check(lambda G, H, v, x: ldr.vandermonde_like(G, H, v, f=-1.0).matvec(x), G, H, v, x)
-    assert check(lambda G, H, v, y: ldr.vandermonde_like(G, H, v, f=-1.0).rmatvec(y), G, H, v, y)
+    assert check(lambda G, H, v, y: ldr.vandermonde_like(G, H, v, f=-1.0).T.matvec(y), G, H, v, y)
     u = torch.tensor(np.arange(n) + 0.5, requires_grad=True)
     w = torch.tensor(rng.standard_normal(m) * 3, requires_grad=True)
     assert check(lambda G, H, w, u, x: ldr.cauchy_like(G, H, w, u).matvec(x), G, H, w, u, x)
-    assert check(lambda G, H, w, u, y: ldr.cauchy_like(G, H, w, u).rmatvec(y), G, H, w, u, y)
+    assert check(lambda G, H, w, u, y: ldr.cauchy_like(G, H, w, u).T.matvec(y), G, H, w, u, y)
 
 
 # -- issue 12 §4: Vandermonde powers in float arithmetic ---------------------------------------------
@@ -269,9 +269,9 @@ def test_fast_cauchy_within_tol_of_dense(family, m, n, dtype, seed, tol):
     # float32: the products themselves round at ~1e-7 * sqrt(n) relative to ‖C‖‖x‖, below tol = 1e-5.
     assert err <= effective, f"{family} {m}x{n} {dtype}: matvec error {err:.2e} > tol {effective:.1e}"
     if family in ("separated", "interlaced", "clustered", "unit-circle"):  # row nodes on a curve too
-        fast_y = as_numpy(W.rmatvec(cast(y)))
+        fast_y = as_numpy(W.T.matvec(cast(y)))
         err_t = np.linalg.norm(fast_y - y @ C) / (norm * np.linalg.norm(y))
-        assert err_t <= effective, f"{family} {m}x{n} {dtype}: rmatvec error {err_t:.2e} > tol {effective:.1e}"
+        assert err_t <= effective, f"{family} {m}x{n} {dtype}: transpose error {err_t:.2e} > tol {effective:.1e}"
 
 
 @pytest.mark.parametrize("family", ["clustered", "unit-circle"])

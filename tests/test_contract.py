@@ -108,12 +108,16 @@ def check_matvec(case):
         x, x64 = case.operand(shape)
         expected = np.matmul(case.oracle, x64[..., None])[..., 0]
         check_product(case, case.W.matvec(x), expected, x64, f"W.matvec(x{shape})")
-        # W.T.rmatvec is W again, through the transposed view.
-        check_product(case, case.W.T.rmatvec(x), expected, x64, f"W.T.rmatvec(x{shape})")
+        # W.T.rmatvec is the adjoint of W.T, i.e. conj(W) x, through the transposed view.
+        check_product(case, case.W.T.rmatvec(x), np.matmul(case.oracle.conj(), x64[..., None])[..., 0], x64,
+                      f"W.T.rmatvec(x{shape})")
     for shape in [(m,), (3, m)]:
         y, y64 = case.operand(shape)
-        expected = np.matmul(y64[..., None, :], case.oracle)[..., 0, :]
-        check_product(case, case.W.rmatvec(y), expected, y64, f"W.rmatvec(y{shape})")
+        # rmatvec is the adjoint W^H y (scipy's meaning); W.T.matvec is the plain transpose.
+        adjoint = np.matmul(y64[..., None, :], case.oracle.conj())[..., 0, :]
+        check_product(case, case.W.rmatvec(y), adjoint, y64, f"W.rmatvec(y{shape})")
+        transpose = np.matmul(y64[..., None, :], case.oracle)[..., 0, :]
+        check_product(case, case.W.T.matvec(y), transpose, y64, f"W.T.matvec(y{shape})")
 
 
 def check_rmatmul(case):
@@ -129,7 +133,7 @@ def check_adjoint(case):
     m, n = case.shape
     x, x64 = case.operand(case.batch + (n,))
     y, y64 = case.operand(case.batch + (m,))
-    Wx, WTy = as_numpy(case.W.matvec(x)), as_numpy(case.W.rmatvec(y))
+    Wx, WTy = as_numpy(case.W.matvec(x)), as_numpy(case.W.T.matvec(y))
     lhs, rhs = np.sum(Wx * y64, axis=-1), np.sum(x64 * WTy, axis=-1)
     assert_close(lhs, rhs, scale=case.norm * _norm(x64) * _norm(y64), dtype=case.dtype, what="adjoint")
 
@@ -390,6 +394,13 @@ def test_aslinearoperator(numpy_backend, structure, dtype):
         assert_close(got, want, scale=case.norm * _norm(arg), dtype=dtype, what=f"LinearOperator.{what}")
     # scipy hands column vectors (n, 1) to matvec as well.
     assert op.matvec(x[:, None]).shape == (m, 1)
+    # scipy's own aslinearoperator duck-types W.matvec / W.rmatvec: rmatvec must be the adjoint
+    # there too (it was the plain transpose, a silent error for complex W in lsqr, lsmr, ...).
+    import scipy.sparse.linalg
+
+    duck = scipy.sparse.linalg.aslinearoperator(case.W)
+    assert_close(duck.rmatvec(y), DH @ y, scale=case.norm * _norm(y), dtype=dtype, what="aslinearoperator(W).rmatvec")
+    assert_close(duck.matvec(x), D @ x, scale=case.norm * _norm(x), dtype=dtype, what="aslinearoperator(W).matvec")
 
 
 @pytest.mark.parametrize("n, e, f", [(257, 1.0, -1.0), (300, 2.0, -0.5), (256, -1.0, 0.0), (97, 0.5j, 1.0)])

@@ -166,7 +166,7 @@ def test_cauchy_like_fast_batches(monkeypatch, x_shape, batched_generators):
     expected = np.einsum("...ij,...j->...i", D, x)
     assert np.linalg.norm(W.matvec(x) - expected) <= 1e-12 * scale
     y = rng.standard_normal(x_shape + (m,))
-    assert np.linalg.norm(W.rmatvec(y) - np.einsum("...ij,...i->...j", D, y)) <= 1e-12 * scale
+    assert np.linalg.norm(W.T.matvec(y) - np.einsum("...ij,...i->...j", D, y)) <= 1e-12 * scale
 
 
 def test_fast_gradients_through_the_tree(monkeypatch):
