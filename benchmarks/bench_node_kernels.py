@@ -87,19 +87,23 @@ def _case(n, r, batch, exact_max, repeats, target_s, clock, seed):
     dense_c = (dense + 1j * dense).astype(np.complex64)
     Xc = X.astype(np.complex64)
     methods = {"cauchy_fast": lambda: fast.matvec(X), "vandermonde_fast": lambda: vand_fast.matvec(X),
+               "vandermonde_t_fast": lambda: vand_fast.T.matvec(X),  # W^T x: the transposed identity
                "dense": lambda: X @ dense.T, "dense_complex": lambda: Xc @ dense_c.T}
     if n <= exact_max:
         methods["cauchy_exact"] = lambda: exact.matvec(X)
         methods["vandermonde_exact"] = lambda: vand.matvec(X)
+        methods["vandermonde_t_exact"] = lambda: vand.T.matvec(X)
     times, calls = _env.measure(methods, repeats, target_s, clock, warmup=1)
-    error = vand_error = None
+    error = vand_error = vand_t_error = None
     if n <= exact_max:
         y_fast, y_exact = fast.matvec(X), exact.matvec(X)
         error = float(np.linalg.norm(y_fast - y_exact) / np.linalg.norm(y_exact))
         v_fast, v_exact = vand_fast.matvec(X), vand.matvec(X)
         vand_error = float(np.linalg.norm(v_fast - v_exact) / np.linalg.norm(v_exact))
+        t_fast, t_exact = vand_fast.T.matvec(X), vand.T.matvec(X)
+        vand_t_error = float(np.linalg.norm(t_fast - t_exact) / np.linalg.norm(t_exact))
     pairs = [(name, "dense") for name in methods if name != "dense"]
-    pairs.append(("vandermonde_fast", "dense_complex"))
+    pairs += [("vandermonde_fast", "dense_complex"), ("vandermonde_t_fast", "dense_complex")]
     plan = fast._fast_plan(np.dtype(f32), False)
     return {
         "n": n, "r": r, "batch": batch, "calls": calls,
@@ -107,6 +111,7 @@ def _case(n, r, batch, exact_max, repeats, target_s, clock, seed):
         "ratios": _env.ratios(times, pairs),
         "fast_vs_exact_relative_difference": error,
         "vandermonde_fast_vs_exact_relative_difference": vand_error,
+        "vandermonde_transpose_fast_vs_exact_relative_difference": vand_t_error,
         "tree": {"p": plan.p, "levels": plan.levels, "kind": plan.kind},
     }
 
@@ -223,7 +228,19 @@ def _markdown(result):
                      f"{ratio('vandermonde_fast/dense_complex')} | {ratio('vandermonde_exact/dense')} | {err[0]} | {err[1]} | "
                      f"{case['tree']['p']}, {case['tree']['levels']} |")
     lines += ["", "Relative differences are ‖fast − exact‖ / ‖exact‖ over the batch (float32 / complex64 "
-              "arithmetic on both sides)."]
+              "arithmetic on both sides).", "",
+              "The transpose of the Vandermonde-like matrix, `W.T @ X` (the transposed Vandermonde-to-Cauchy "
+              "identity; exact: the streamed power sums):", "",
+              "| n | fast Wᵀx | exact Wᵀx | fast Wᵀx/complex dense | exact Wᵀx/dense | fast vs exact |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for case in result["cases"]:
+        t, q = case["times_s"], case["ratios"]
+        cell = lambda name: _env.fmt_ms(t[name]) if name in t else "–"  # noqa: E731
+        ratio = lambda key: _env.fmt_ratio(q[key]) if key in q else "–"  # noqa: E731
+        err = case.get("vandermonde_transpose_fast_vs_exact_relative_difference")
+        lines.append(f"| {case['n']} | {cell('vandermonde_t_fast')} | {cell('vandermonde_t_exact')} | "
+                     f"{ratio('vandermonde_t_fast/dense_complex')} | {ratio('vandermonde_t_exact/dense')} | "
+                     f"{'–' if err is None else f'{err:.1e}'} |")
     acc = result.get("accuracy")
     if acc:
         lines += ["", f"## Accuracy of the fast paths (n = {acc['n']}, default tolerances)", "",

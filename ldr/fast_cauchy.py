@@ -728,4 +728,16 @@ class VandermondePlan:
         self.omega = self.zeta * np.exp(2j * np.pi * np.arange(n) / n)
         self.twist = self.zeta ** np.arange(n)  # |zeta| = 1: accurate to a few ulps for n <= 2**20
         self.vn = vn
-        self.plan = CauchyPlan(np.asarray(v, dtype=complex), self.omega, tol / (8 * math.log(n + 1)), "circle")
+        self.v, self.cauchy_tol = np.asarray(v, dtype=complex), tol / (8 * math.log(n + 1))
+        self.plan = CauchyPlan(self.v, self.omega, self.cauchy_tol, "circle")
+
+    def transposed(self):
+        r"""The plan of :math:`C(\omega, v)`, for :math:`V(v)^T`; None unless the nodes lie on the unit circle.
+
+        Transposing the identity, :math:`V(v)^T = V(\omega)^T \operatorname{diag}(\omega / (n f'))
+        C(v, \omega)^T \operatorname{diag}(v^n - f')` with :math:`C(v, \omega)^T = -C(\omega, v)`:
+        the nodes become the sources, which the fast product needs on its curve. Built on first use.
+        """
+        if "_transposed" not in self.__dict__:
+            self._transposed = CauchyPlan(self.omega, self.v, self.cauchy_tol, "circle") if _on_curve(self.v, "circle") else None
+        return self._transposed

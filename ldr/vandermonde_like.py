@@ -43,7 +43,8 @@ class VandermondeLike(LDRMatrix):
     :math:`O(r m n)`, for nodes in the closed unit disc (rows by one FFT each,
     :math:`O(r m n \log n)`, otherwise). With ``method="fast"`` (see
     :func:`ldr.vandermonde_like`) ``W x`` costs :math:`O(r (m + n) p)` for unit-circle nodes
-    (:math:`O(r (m + n) p \log(m + n))` inside the circle) to a tolerance ``tol``.
+    (:math:`O(r (m + n) p \log(m + n))` inside the circle) to a tolerance ``tol``; ``W^T x``
+    too, for nodes on the unit circle.
 
     Powers are accurate to a few ulps for every n (no running product) and rows with
     :math:`|v_i| > 1` are normalised by :math:`v_i^{n-1}`, so a product overflows only where
@@ -154,7 +155,8 @@ class VandermondeLike(LDRMatrix):
             plans[tol] = vplan.reason if vplan.plan is None else vplan
         return plans[tol]
 
-    def _choose_fast(self, dtype):
+    def _choose_fast(self, dtype, strict=True):
+        """The fast plan, or None for the exact path; ``strict``: method="fast" without one raises."""
         cached = self._bk.cache_allowed(self.v)
         if self.method == "exact" or (self.method == "auto" and min(self.shape) < crossover(self._bk, dtype, cached)):
             return None
@@ -164,7 +166,7 @@ class VandermondeLike(LDRMatrix):
             return None  # the plan needs a host copy of tensor nodes per product: a sync on a GPU
         plan = self._fast_plan(dtype)
         if isinstance(plan, str):
-            if self.method == "fast":
+            if self.method == "fast" and strict:
                 raise ValueError(f"method='fast' is not available for this Vandermonde-like matrix: {plan}")
             return None
         return plan
@@ -180,22 +182,9 @@ class VandermondeLike(LDRMatrix):
         n = self.shape[1]
         cdtype = bk.complex_dtype(x.dtype)
         twist = bk.asarray(vplan.twist, dtype=cdtype, like=x)
-        # Row weights: Krylov scales times (v^n - f'), formed in float64 (|v| <= 1: no overflow).
-        wide = wide_dtype(bk, True)
-        shift = bk.asarray(vplan.vn - vplan.fprime, dtype=wide, like=x)
-        if self._krylov_G is not None:
-            rows = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2) * shift
-        elif vplan.diagonal:
-            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2)  # (v^n - f') / (v^n - f) = 1
-        else:
-            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2) * (shift / bk.asarray(vplan.vn - self.f, dtype=wide, like=x))
-        rows = bk.cast(rows, cdtype)
+        rows = self._plan_rows(vplan, cdtype, x)
         if vplan.diagonal:
-            def spectra():
-                weights = bk.asarray(vplan.omega * n / vplan.fprime, dtype=cdtype, like=x)
-                return bk.ifft(bk.flip(self._cast(self.H, cdtype)) * twist, n) * weights
-
-            columns = self._cached(("vandermonde_fast", vplan.fprime), cdtype, spectra)  # (..., r, n)
+            columns = self._diagonal_columns(vplan, cdtype, x)  # (..., r, n)
             xhat = bk.ifft(bk.cast(x, cdtype) * twist, n)
             if rows.ndim == 2 and columns.ndim == 2:
                 out = weighted_product(bk, vplan.plan, rows, columns, xhat)
@@ -210,6 +199,54 @@ class VandermondeLike(LDRMatrix):
             else:
                 out = _broadcast_product(bk, vplan.plan, rows, z)
         return out if bk.dtype_kind(x.dtype) == "c" else bk.real(out)
+
+    def _plan_rows(self, vplan, cdtype, like):
+        """Row weights (..., r, m) of the identity: the row scales times (v^n - f'), formed in the
+        wide dtype (|v| <= 1: no overflow), then cast to ``cdtype``."""
+        bk = self._bk
+        wide = wide_dtype(bk, True)
+        shift = bk.asarray(vplan.vn - vplan.fprime, dtype=wide, like=like)
+        if self._krylov_G is not None:
+            rows = bk.swapaxes(bk.cast(self._krylov_G, wide), -1, -2) * shift
+        elif vplan.diagonal:
+            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2)  # (v^n - f') / (v^n - f) = 1
+        else:
+            rows = bk.swapaxes(bk.cast(self.G, wide), -1, -2) * (shift / bk.asarray(vplan.vn - self.f, dtype=wide, like=like))
+        return bk.cast(rows, cdtype)
+
+    def _diagonal_columns(self, vplan, cdtype, like):
+        r""":math:`(\omega / f) \circ V(\omega) J h_l` (..., r, n), cached with the generators (diagonal route)."""
+        bk = self._bk
+        n = self.shape[1]
+
+        def spectra():
+            weights = bk.asarray(vplan.omega * n / vplan.fprime, dtype=cdtype, like=like)
+            return bk.ifft(bk.flip(self._cast(self.H, cdtype)) * bk.asarray(vplan.twist, dtype=cdtype, like=like), n) * weights
+
+        return self._cached(("vandermonde_fast", vplan.fprime), cdtype, spectra)
+
+    def _fast_transpose(self, vplan, tplan, x):
+        r"""``W^T x`` by the transposed identity (``VandermondePlan.transposed``), in complex arithmetic.
+
+        With :math:`q_l = s_l \circ (v^n - f') \circ x` (the rows of the forward identity) and
+        :math:`c_l = C(\omega, v)\, q_l`, :math:`V(v)^T (s_l \circ x) = -V(\omega)^T ((\omega / (n f')) \circ c_l)`
+        and :math:`V(\omega)^T d = n\, \zeta^j \circ \mathrm{IDFT}(d)`. Diagonal route (f' = f):
+        :math:`C_f(a)^T V(\omega)^T = V(\omega)^T \operatorname{diag}(V(\omega) a)`, so
+        :math:`W^T x = -\zeta^j \circ \mathrm{IDFT}(\sum_l (\omega / f) \circ V(\omega) J h_l \circ c_l)`:
+        one inverse DFT in all. Otherwise returns the power sums :math:`V(v)^T (s_l \circ x)`
+        (..., r, n) for the transposed f-circulant products of ``_rmatvec``.
+        """
+        bk = self._bk
+        m, n = self.shape
+        cdtype = bk.complex_dtype(x.dtype)
+        twist = bk.asarray(vplan.twist, dtype=cdtype, like=x)
+        charges = self._plan_rows(vplan, cdtype, x) * bk.expand_dims(bk.cast(x, cdtype), -2)  # (..., r, m)
+        lead = charges.shape[:-1]
+        c = bk.swapaxes(tplan.apply(bk, bk.swapaxes(charges.reshape((-1, m)), 0, 1)), 0, 1).reshape(lead + (n,))
+        if vplan.diagonal:
+            return -bk.ifft(bk.sum(self._diagonal_columns(vplan, cdtype, x) * c, -2), n) * twist
+        weights = bk.asarray(-vplan.omega / vplan.fprime, dtype=cdtype, like=x)
+        return bk.ifft(c * weights, n) * twist
 
     def _factors(self, dtype):
         """(powers of the nodes (O(m), wide dtype), row scales s (..., r, m) in ``dtype``, spectra of J h_l)."""
@@ -252,7 +289,20 @@ class VandermondeLike(LDRMatrix):
         n = self.shape[1]
         powers, scales, JH = self._factors(x.dtype)
         sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
-        power_sums = streamed_rmatvec(bk, scales * bk.expand_dims(x, -2), self._power_tiles(powers, x.dtype), (powers.logc,), n)
+        # The transpose takes the fast path where it exists (nodes on the unit circle), else the
+        # exact one, whatever ``method`` says (W^T x was exact only before; see vandermonde_like).
+        vplan = self._choose_fast(x.dtype, strict=False) if bk.prod(x.shape[:-1]) else None
+        tplan = vplan.transposed() if vplan is not None else None
+        real = bk.dtype_kind(x.dtype) != "c"  # a real W: the imaginary parts are round-off
+        if tplan is not None and vplan.diagonal:
+            out = self._fast_transpose(vplan, tplan, x)
+            return bk.real(out) if real else out
+        if tplan is not None:
+            power_sums = self._fast_transpose(vplan, tplan, x)
+            if real:
+                power_sums = bk.real(power_sums)
+        else:
+            power_sums = streamed_rmatvec(bk, scales * bk.expand_dims(x, -2), self._power_tiles(powers, x.dtype), (powers.logc,), n)
         # C_f(J h)^T a = J C_f(J h) J a, summed over l in the frequency domain.
         acc = bk.sum(JH * sp.forward(bk.flip(power_sums)), -2)
         return bk.flip(fold(sp.inverse(acc), n, self.f, bk))
@@ -369,7 +419,9 @@ def vandermonde_like(G, H, v, f=0.0, method="auto", tol=None):
         from the n-th roots of f or of some :math:`f' \in \{1, -1, i, -i\}`, and nodes that
         autograd does not record (else ValueError). ``"auto"``: fast where available, on the CPU, from ``min(m, n) >= 512`` (2048 for torch
         tensors, whose plan is rebuilt per product).
-        ``W^T x`` and ``dense()`` are always exact.
+        ``W^T x`` (and the adjoint ``rmatvec``) takes the fast path where one exists, that is for
+        nodes on the unit circle (the transposed identity), and the exact one otherwise, whatever
+        ``method`` says; ``dense()`` is always exact.
     tol : float, optional
         Fast-path accuracy relative to :math:`\|V(v)\|\,\|t\|` per rank term; default 1e-12
         (float64/complex128) or 1e-5 (float32/complex64).

@@ -209,6 +209,82 @@ def test_vandermonde_routes(monkeypatch, f, krylov):
     assert err <= 1e-12, err
 
 
+@pytest.mark.parametrize("f, krylov, dtype", [(1.0, False, "complex128"), (1j, False, "complex128"), (0.0, False, "complex128"),
+                                             (1.0, True, "complex128"), (-1.0, False, "complex64")])
+def test_vandermonde_fast_transpose(monkeypatch, f, krylov, dtype):
+    """W^T y through the transposed identity (targets: the roots, sources: the unit-circle nodes)
+    equals y W within the tolerance, batched, for both routes and the Krylov form."""
+    monkeypatch.setattr(fast_cauchy, "LEAF_FACTOR", 1)
+    rng = np.random.default_rng(11)
+    m = 96
+    n = 96 if f == 1j else 80                             # v**80 hits the roots of 1j
+    v = np.exp(1j * np.pi * (2 * np.arange(m) + 1) / m)
+    if krylov:
+        n = m
+        W = ldr.vandermonde(v, n, f=f)
+        W = type(W)._from_krylov(W.v, W._krylov_G, W.H, W.B)
+        W.method = "fast"
+        D = np.vander(v, n, increasing=True)
+    else:
+        G, H = rng.standard_normal((m, 2)) + 1j * rng.standard_normal((m, 2)), rng.standard_normal((2, n)) + 0j
+        G, H, v = (a.astype(dtype) for a in (G, H, v))
+        W = ldr.vandermonde_like(G, H, v, f=f, method="fast")
+        # The oracle from the same rounded numbers, in complex128.
+        D = ldr.vandermonde_like(*(a.astype(np.complex128) for a in (G, H, v)), f=f, method="exact").dense()
+    y = (rng.standard_normal((2, 3, m)) + 1j * rng.standard_normal((2, 3, m))).astype(dtype)
+    out = W.T.matvec(y)
+    vplan = next(iter(W._vplans.values()))
+    tplan = vplan.__dict__.get("_transposed")             # built by the product, on first use
+    assert tplan is not None and tplan.kind == "fmm" and tplan.levels >= 2
+    err = np.linalg.norm(out - y @ D) / (np.linalg.norm(D, 2) * np.linalg.norm(y))
+    assert err <= (1e-12 if dtype == "complex128" else 1e-5), err
+    adjoint = W.rmatvec(y)                                # the adjoint through the same path
+    err = np.linalg.norm(adjoint - y @ D.conj()) / (np.linalg.norm(D, 2) * np.linalg.norm(y))
+    assert err <= (1e-12 if dtype == "complex128" else 1e-5), err
+
+
+def test_vandermonde_transpose_off_the_circle_stays_exact():
+    """Nodes inside the disc: the forward product has its (treecode) plan, the transpose has none
+    and takes the exact path, also under method="fast" (it does not raise)."""
+    rng = np.random.default_rng(12)
+    m, n = 70, 60
+    v = 0.9 * np.exp(2j * np.pi * rng.random(m))
+    G, H = rng.standard_normal((m, 2)), rng.standard_normal((2, n))
+    W = ldr.vandermonde_like(G, H, v, f=1.0, method="fast")
+    D = ldr.vandermonde_like(G, H, v, f=1.0, method="exact").dense()
+    y = rng.standard_normal((4, m))
+    assert np.linalg.norm(W.T.matvec(y) - y @ D) <= 1e-13 * np.linalg.norm(D, 2) * np.linalg.norm(y)
+    assert next(iter(W._vplans.values())).transposed() is None
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="needs torch")
+def test_vandermonde_fast_transpose_sees_in_place_node_edits(monkeypatch):
+    """Torch nodes: the transposed plan is rebuilt per product, so an in-place edit of the nodes
+    between two products is seen (no stale plan)."""
+    import torch
+
+    from ldr.vandermonde_like import VandermondeLike
+
+    calls = []
+    original = VandermondeLike._fast_transpose
+    monkeypatch.setattr(VandermondeLike, "_fast_transpose", lambda self, *a: calls.append(1) or original(self, *a))
+
+    rng = np.random.default_rng(13)
+    m = n = 64
+    v = torch.tensor(np.exp(1j * np.pi * (2 * np.arange(m) + 1) / m))
+    G = torch.tensor(rng.standard_normal((m, 2)) + 0j)
+    H = torch.tensor(rng.standard_normal((2, n)) + 0j)
+    W = ldr.vandermonde_like(G, H, v, f=1.0, method="fast")
+    y = torch.tensor(rng.standard_normal((3, m)) + 0j)
+    W.T.matvec(y)
+    with torch.no_grad():
+        v.mul_(np.exp(0.5j * np.pi / m))                  # rotate every node by half a spacing
+    D = ldr.vandermonde_like(G, H, v, f=1.0, method="exact").dense().numpy()
+    err = np.linalg.norm(W.T.matvec(y).numpy() - y.numpy() @ D) / (np.linalg.norm(D, 2) * np.linalg.norm(y.numpy()))
+    assert err <= 1e-12, err
+    assert len(calls) == 2                                # both products took the fast path
+
+
 @pytest.mark.parametrize("case", ["real-batched", "unit-circle-float32", "krylov", "outside-disc"])
 def test_vandermonde_dense_paths(monkeypatch, case):
     """dense() by the column recursion (nodes in the closed disc, a round-off above 1 allowed)
