@@ -27,6 +27,11 @@ random matrices above and on ill-conditioned ones (Kac–Murdock–Szegő :math:
 :math:`\rho = 1 - 10^{-4}`, condition ~1e9, and the prolate matrix, condition up to ~1e15), and
 for one matrix of every class at n = 512 against dense LU.
 
+Batches (B Toeplitz-like matrices of order n, r = 2, one right-hand side each): ``ldr.solve`` on
+the batch (its elimination takes every entry in each step up to ``ldr.gko.BATCH_MAX_N``) against
+a Python loop of ``ldr.solve`` over the entries and against ``numpy.linalg.solve`` on the dense
+stack.
+
 Every figure is a ratio of times measured in the same repeat (methods' order rotated), on one
 thread, in process CPU time (``shared/BENCHMARKING.md``). Run::
 
@@ -53,8 +58,9 @@ from benchmarks import _env  # noqa: E402
 __all__ = ["main", "run"]
 
 FULL = {"sizes": (256, 512, 1024, 2048, 4096, 8192), "ranks": (2, 4), "repeats": 3, "target_s": 0.05,
-        "accuracy_sizes": (256, 1024, 2048)}
-QUICK = {"sizes": (256, 1024), "ranks": (4,), "repeats": 3, "target_s": 0.02, "accuracy_sizes": (256,)}
+        "accuracy_sizes": (256, 1024, 2048), "batches": ((64, 64), (16, 256), (8, 512))}
+QUICK = {"sizes": (256, 1024), "ranks": (4,), "repeats": 3, "target_s": 0.02, "accuracy_sizes": (256,),
+         "batches": ((16, 64),)}
 STEM = "solve"
 # Dense LU at 8192 takes ~30 s per call on one core: its repeats are capped separately.
 DENSE_LIMIT_REPEATS = {8192: 1, 4096: 2}
@@ -197,6 +203,33 @@ def _timing_case(np, scipy_linalg, ldr, n, rank, repeats, target_s, clock, seed)
     }
 
 
+def _batch_case(np, ldr, batch, n, repeats, target_s, clock, seed):
+    """A batch of ``batch`` Toeplitz-like matrices of order n (r = 2): one batched call against a loop."""
+    rng = np.random.default_rng(seed)
+    G, H = rng.standard_normal((batch, n, 2)) / math.sqrt(n), rng.standard_normal((batch, 2, n))
+    W = ldr.toeplitz_like(G, H)
+    entries = [ldr.toeplitz_like(G[i], H[i]) for i in range(batch)]
+    D = W.dense()
+    b = rng.standard_normal((batch, n, 1))
+    methods = {
+        "ldr_batched": lambda: ldr.solve(W, b),
+        "ldr_loop": lambda: [ldr.solve(entries[i], b[i]) for i in range(batch)],
+        "dense_lu_batched": lambda: np.linalg.solve(D, b),
+    }
+    times, calls = _env.measure(methods, repeats, target_s, clock, warmup=1)
+    x = ldr.solve(W, b)
+    eta = max(_backward_error(np, D[i], x[i, :, 0], b[i, :, 0]) for i in range(batch))
+    return {
+        "batch": batch,
+        "n": n,
+        "repeats": repeats,
+        "calls_per_block": calls,
+        "times_s": {name: _env.summary(v) for name, v in times.items()},
+        "ratios": _env.ratios(times, [("ldr_batched", "ldr_loop"), ("ldr_batched", "dense_lu_batched")]),
+        "ldr_backward_error": eta,
+    }
+
+
 def _targets(cases, accuracy=(), classes=()):
     rows = []
     for row in accuracy:
@@ -247,6 +280,11 @@ def run(quick=False, sizes=None, ranks=None, repeats=None, clock="cpu", progress
             case = _timing_case(np, scipy.linalg, ldr, n, rank, repeats, config["target_s"], timer, seed=n + (rank or 2))
             cases.append(case)
             progress(f"  {case['matrix']} n={n}: " + ", ".join(f"{k} {_env.fmt_ratio(v)}" for k, v in case["ratios"].items()))
+    batches = []
+    for batch, n in config["batches"]:
+        row = _batch_case(np, ldr, batch, n, repeats, config["target_s"], timer, seed=batch + n)
+        batches.append(row)
+        progress(f"  batch of {batch}, n={n}: " + ", ".join(f"{k} {_env.fmt_ratio(v)}" for k, v in row["ratios"].items()))
     accuracy = _accuracy(np, scipy.linalg, ldr, config["accuracy_sizes"], seed=1)
     progress("  accuracy done")
     classes = _every_class(np, scipy.linalg, ldr, 512 if not quick else 128, seed=2)
@@ -255,6 +293,7 @@ def run(quick=False, sizes=None, ranks=None, repeats=None, clock="cpu", progress
         "environment": _env.environment(),
         "clock": clock,
         "cases": cases,
+        "batches": batches,
         "accuracy": accuracy,
         "every_class": classes,
         "targets": _targets(cases, accuracy, classes),
@@ -276,14 +315,19 @@ def _markdown(result):
               "| matrix | n | ldr ms | ldr_nocheck ms | dense LU ms | Levinson ms | ldr / dense LU | ldr / Levinson | ldr_nocheck / Levinson |",
               "|---|---|---|---|---|---|---|---|---|"]
     for case in result["cases"]:
-        t, q = case["times_s"], case["ratios"]
-        lines.append(
-            f"| {case['matrix']} | {case['n']} | {_env.fmt_ms(t['ldr'])} | {_env.fmt_ms(t['ldr_nocheck'])} | "
-            f"{_env.fmt_ms(t['dense_lu'])} | {_env.fmt_ms(t['levinson']) if 'levinson' in t else '—'} | "
-            f"{_env.fmt_ratio(q['ldr/dense_lu'])} | "
-            f"{_env.fmt_ratio(q['ldr/levinson']) if 'ldr/levinson' in q else '—'} | "
-            f"{_env.fmt_ratio(q['ldr_nocheck/levinson']) if 'ldr_nocheck/levinson' in q else '—'} |"
-        )
+        lines.append(_timing_row(case, [case["matrix"], case["n"]], ["ldr", "ldr_nocheck", "dense_lu", "levinson"],
+                                 ["ldr/dense_lu", "ldr/levinson", "ldr_nocheck/levinson"]))
+    if result.get("batches"):
+        lines += ["", "## Batches of Toeplitz-like matrices (r = 2): one call for the batch", "",
+                  "`ldr_batched` = `ldr.solve(W, b)` with W of batch shape (B,); `ldr_loop` = a Python loop of "
+                  "`ldr.solve` over the entries; `dense_lu_batched` = `numpy.linalg.solve` on the (B, n, n) "
+                  "stack (LAPACK, batched in C).", "",
+                  "| B | n | ldr_batched ms | ldr_loop ms | dense LU ms | batched / loop | batched / dense LU | "
+                  "max backward error |", "|---|---|---|---|---|---|---|---|"]
+        for row in result["batches"]:
+            lines.append(_timing_row(row, [row["batch"], row["n"]], ["ldr_batched", "ldr_loop", "dense_lu_batched"],
+                                     ["ldr_batched/ldr_loop", "ldr_batched/dense_lu_batched"],
+                                     [_fmt(row["ldr_backward_error"])]))
     lines += ["", "## Backward error ‖Tx − b‖₁ / (‖T‖₁‖x‖₁), Toeplitz matrices", "",
               "| n | matrix | cond₁ | ldr | dense LU | Levinson | ldr / dense LU | notes |", "|---|---|---|---|---|---|---|---|"]
     for row in result["accuracy"]:
@@ -298,6 +342,15 @@ def _markdown(result):
         lines.append(f"| {row['class']} | {row['n']} | {row['cond_1']:.1e} | {_fmt(row['ldr'])} | {_fmt(row['dense_lu'])} |")
     lines += [""] + _targets_markdown(result["targets"])
     return "\n".join(lines)
+
+
+def _timing_row(case, first, methods, ratios, last=()):
+    """A table row: ``first`` cells, the methods' times, the ratios (— when absent), ``last`` cells."""
+    t, q = case["times_s"], case["ratios"]
+    cells = [str(c) for c in first]
+    cells += [_env.fmt_ms(t[m]) if m in t else "—" for m in methods]
+    cells += [_env.fmt_ratio(q[k]) if k in q else "—" for k in ratios]
+    return "| " + " | ".join(cells + list(last)) + " |"
 
 
 def _targets_markdown(rows):

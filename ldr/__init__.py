@@ -25,6 +25,7 @@ from .operators import (
 )
 from .toeplitz_like import HankelLike, ToeplitzLike, default_shift_pair, hankel_like, toeplitz_like
 from .vandermonde_like import VandermondeLike, vandermonde_like
+from .row_reversed import RowReversed
 from .arithmetic import add, matmul
 from .compression import compress_generators
 from .solvers import SingularMatrixError, det, inv, slogdet, solve
@@ -38,6 +39,7 @@ __all__ = [
     "HankelLike",
     "VandermondeLike",
     "CauchyLike",
+    "RowReversed",
     "low_rank",
     "toeplitz_like",
     "default_shift_pair",

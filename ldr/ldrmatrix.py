@@ -24,8 +24,10 @@ class LDRMatrix:
     ``LDRMatrix(A, B, G, H)`` returns the structure class that matches the operator pair:
     :class:`~ldr.LowRank` for ``(Identity, Zero)``, :class:`~ldr.ToeplitzLike` for
     ``(Shift, Shift)``, :class:`~ldr.HankelLike` for ``(Shift, Shift.T)``,
-    :class:`~ldr.VandermondeLike` for ``(Diagonal, Shift)`` and :class:`~ldr.CauchyLike` for
-    ``(Diagonal, Diagonal)``.
+    :class:`~ldr.VandermondeLike` for ``(Diagonal, Shift)``, :class:`~ldr.CauchyLike` for
+    ``(Diagonal, Diagonal)`` and :class:`~ldr.RowReversed` for ``(Shift.T, Shift)`` and
+    ``(Shift, Diagonal)`` (the swapped pairs of the Hankel-like and Vandermonde-like classes,
+    which :func:`~ldr.inv` returns).
 
     Parameters
     ----------
@@ -578,7 +580,10 @@ def _structure_for(A, B):
     for accepts, cls in LDRMatrix._pairs:
         if accepts(A, B):
             return cls
-    supported = "(Identity, Zero), (Shift, Shift), (Shift, Shift.T), (Diagonal, Shift), (Diagonal, Diagonal)"
+    supported = (
+        "(Identity, Zero), (Shift, Shift), (Shift, Shift.T), (Shift.T, Shift), (Diagonal, Shift), (Shift, Diagonal), "
+        "(Diagonal, Diagonal)"
+    )
     raise TypeError(
         f"no LDR structure for the operator pair A = {A!r}, B = {B!r}; supported pairs are {supported} "
         "(transposes of these are available as W.T)"

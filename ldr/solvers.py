@@ -10,7 +10,10 @@ Every square class is first brought to a Cauchy-like matrix :math:`C = L W R^{-1
 * Hankel-like: :math:`W = T J` with T Toeplitz-like;
 * Vandermonde-like :math:`(\operatorname{diag}(v), Z_f)`: :math:`L = I`, :math:`R = F D_c`,
   :math:`c^n = f` (f first moved to the unit circle when :math:`|f| \ne 1`, rank at most r + 1);
-* Cauchy-like: :math:`L = R = I`; low-rank with r ≥ n: the Cauchy-like form of :math:`GH`.
+* Cauchy-like: :math:`L = R = I`; low-rank with r ≥ n: the Cauchy-like form of :math:`GH`;
+* :class:`~ldr.RowReversed` :math:`W = JM` (the inverses of Hankel-like and Vandermonde-like
+  matrices): the form of M (of :math:`V` for :math:`M = V^T`, transposed) with
+  :math:`L J` in place of L.
 
 The Cauchy-like matrix is factored by Gaussian elimination with partial pivoting on its
 generators (``ldr.gko``, blocked, :math:`O(r n^2 + b n^2)` with b = 32), and each solve costs :math:`O(n^2)` plus a few
@@ -30,9 +33,10 @@ from scipy.linalg import LinAlgWarning
 
 from . import _levinson
 from .cauchy_like import CauchyLike
-from .gko import factor_cauchy_like
+from .gko import BATCH_MAX_N, BatchCauchyLU, factor_cauchy_like, factor_cauchy_like_batch
 from .ldrmatrix import LDRMatrix, _structure_for, _Transposed
 from .low_rank import LowRank
+from .row_reversed import RowReversed
 from .toeplitz_like import HankelLike, ToeplitzLike
 from .validation import format_shape
 from .vandermonde_like import VandermondeLike
@@ -207,15 +211,61 @@ def _low_rank_route(W, complex_dtype):
     return _Route(omega, u, G, H, circulant=cmath.exp(1j * math.pi / n))
 
 
+def _transposed_route(bk, route):
+    r"""The Cauchy-like form of :math:`W^T` from that of W.
+
+    :math:`C = L W R^{-1}` gives :math:`C^T = R^{-T} W^T L^T` with
+    :math:`\operatorname{diag}(u) C^T - C^T \operatorname{diag}(v) = (-H^T)(G^T)`: the nodes
+    swap, :math:`L' = R^{-T}`, :math:`R' = L^{-T}`, and :math:`\det R' / \det L' = \det R / \det L`.
+    """
+    return _Route(
+        v=route.u,
+        u=route.v,
+        G=-bk.swapaxes(route.H, -1, -2),
+        H=bk.swapaxes(route.G, -1, -2),
+        left=route.right_inverse_T,
+        right_inverse=route.left_T,
+        right_inverse_T=route.left,
+        left_T=route.right_inverse,
+        det_factor=route.det_factor,
+    )
+
+
+def _row_reversed_route(W, complex_dtype):
+    """:class:`~ldr.RowReversed` W = J M: the form of M (for M = V^T, the form of V transposed) with L J in place of L."""
+    bk = W._bk
+    n = W.shape[0]
+    inner = W.inner()
+    if isinstance(inner, _Transposed):  # M = V^T, V Vandermonde-like
+        route = _transposed_route(bk, _route_for(inner.T, complex_dtype))
+    else:
+        route = _route_for(inner, complex_dtype)
+    left, left_T = route.left, route.left_T
+    route.left = lambda b: left(bk.flip(b))  # C = L M R^{-1} = (L J) W R^{-1}
+    route.left_T = lambda y: bk.flip(left_T(y))
+    phase, logabs = route.det_factor
+    route.det_factor = (phase * (-1) ** (n * (n - 1) // 2), logabs)  # det(L J) = det L det J, det J = +-1
+    return route
+
+
 _ROUTES = ((CauchyLike, _cauchy_route), (HankelLike, _hankel_route), (ToeplitzLike, _shift_route),
-           (VandermondeLike, _vandermonde_route), (LowRank, _low_rank_route))
+           (VandermondeLike, _vandermonde_route), (LowRank, _low_rank_route), (RowReversed, _row_reversed_route))
+
+
+def _route_for(base, complex_dtype):
+    """The Cauchy-like form of an untransposed square W."""
+    for cls, build in _ROUTES:
+        if isinstance(base, cls):
+            return build(base, complex_dtype)
+    raise TypeError(f"ldr.solve has no method for {type(base).__name__}")
 
 
 class _Factorization:
     """The factored Cauchy-like form of every batch entry of a square W (or of its transpose)."""
 
-    def __init__(self, W):
+    def __init__(self, W, check=True):
         self.transposed = isinstance(W, _Transposed)
+        self.check = check  # raise SingularMatrixError for a zero or non-finite pivot (slogdet: no)
         base = W.T if self.transposed else W
         self.W, self.bk = W, W._bk
         self.n = W.shape[0]
@@ -223,12 +273,7 @@ class _Factorization:
         self.out_real = not self._is_complex(W)
         compute = W._compute_dtype()[1]
         self.complex_dtype = self.bk.complex_dtype(compute)
-        for cls, build in _ROUTES:
-            if isinstance(base, cls):
-                self.route = build(base, self.complex_dtype)
-                break
-        else:
-            raise TypeError(f"ldr.solve has no method for {type(base).__name__}")
+        self.route = _route_for(base, self.complex_dtype)
         self.factors = self._factor()
 
     @staticmethod
@@ -245,64 +290,94 @@ class _Factorization:
         return bk.broadcast_to(X, full).reshape((-1,) + tuple(X.shape[-trailing:]))
 
     def _factor(self):
+        """One :class:`~ldr.gko.CauchyLU` (unbatched W) or a :class:`~ldr.gko.BatchCauchyLU` (a batch)."""
         bk, route = self.bk, self.route
         v, u = self._entries(route.v, 1), self._entries(route.u, 1)
         G, H = self._entries(route.G, 2), self._entries(route.H, 2)
-        factors = []
-        for i in range(G.shape[0]):
-            lu = factor_cauchy_like(v[i], u[i], G[i], H[i], bk, circulant=route.circulant)
-            pivots = bk.to_numpy(lu.pivots)
-            where = "" if not self.batch_shape else f" (batch entry {np.unravel_index(i, self.batch_shape)})"
-            if not np.all(np.isfinite(pivots)):
+        if G.shape[0] == 1:
+            lu = factor_cauchy_like(v[0], u[0], G[0], H[0], bk, circulant=route.circulant)
+            self._check_pivots(bk.to_numpy(lu.pivots)[None])
+            return lu
+        if self.n > BATCH_MAX_N:  # the work per entry hides the per-entry overhead: one at a time
+            lu = BatchCauchyLU.of_entries(
+                [factor_cauchy_like(v[i], u[i], G[i], H[i], bk, circulant=route.circulant) for i in range(G.shape[0])],
+                self.n, bk,
+            )
+            self._check_pivots(lu.pivots())
+            return lu
+        # Every entry at once (one Python-level step per block of pivots, not per entry); an
+        # entry the batched steps set aside (tiny, zero or non-finite pivot) is factored alone.
+        lu = factor_cauchy_like_batch(v, u, G, H, bk, circulant=route.circulant)
+        for i in np.flatnonzero(lu.alone):
+            lu.replace(i, factor_cauchy_like(v[i], u[i], G[i], H[i], bk, circulant=route.circulant))
+        self._check_pivots(lu.pivots())
+        return lu
+
+    def _check_pivots(self, pivots):
+        """Raise :class:`SingularMatrixError` for the first entry (of pivots (B, n)) with a zero or non-finite pivot."""
+        if not self.check:
+            return
+        for i, entry in enumerate(pivots):
+            where = "" if not self.batch_shape else f" (batch entry {tuple(int(j) for j in np.unravel_index(i, self.batch_shape))})"
+            if not np.all(np.isfinite(entry)):
                 raise SingularMatrixError(
                     f"the elimination on `W`'s generators overflowed{where}: W is singular or too "
                     "ill-conditioned for this dtype"
                 )
-            zero = np.flatnonzero(pivots == 0)
+            zero = np.flatnonzero(entry == 0)
             if zero.size:
                 raise SingularMatrixError(
                     f"`W` is singular{where}: pivot {int(zero[0])} of the elimination (partial "
                     "pivoting on the Cauchy-like form) is exactly zero"
                 )
-            factors.append(lu)
-        return factors
 
     def solve_rows(self, b, transpose=False):
         """Solve for right-hand sides stored as rows: ``b`` complex, shape (..., k, n).
 
         The batch axes of ``b`` broadcast with the batch shape of W; the result has the
-        broadcast batch shape.
+        broadcast batch shape. Axes along which W does not vary (all of them when W is
+        unbatched) join the columns of one solve per factorisation.
         """
         bk, route, n = self.bk, self.route, self.n
         transpose = transpose != self.transposed
         b = bk.cast(b, self.complex_dtype)  # the Levinson route's fallback passes real rows
         y = route.right_inverse_T(b) if transpose else route.left(b)
         k = y.shape[-2]
-        if not self.batch_shape:  # one factorisation: every row of every batch entry at once
-            full = tuple(y.shape[:-2])
-            Y = bk.swapaxes(y.reshape((-1, n)), -1, -2)
-            z = bk.swapaxes(self.factors[0].solve(Y, transpose), -1, -2).reshape(full + (k, n))
+        full = tuple(np.broadcast_shapes(self.batch_shape, tuple(y.shape[:-2])))
+        y = bk.broadcast_to(y, full + (k, n))
+        own = (1,) * (len(full) - len(self.batch_shape)) + self.batch_shape
+        entry_axes = [i for i, size in enumerate(own) if size > 1]  # W's entries
+        column_axes = [i for i, size in enumerate(own) if size == 1]  # folded into the columns
+        letters = "abcdefghijklmnopqrstuvw"[: len(full)]
+        order = "".join(letters[i] for i in entry_axes + column_axes)
+        sizes = [full[i] for i in entry_axes + column_axes]
+        count, columns = int(np.prod(sizes[: len(entry_axes)], dtype=int)), int(np.prod(sizes[len(entry_axes) :], dtype=int))
+        # (..., k, n) in W's entry order, then (count, n, columns * k): one solve per factorisation.
+        Y = bk.einsum(f"{letters}yz->{order}yz", y).reshape((count, columns * k, n))
+        Y = bk.swapaxes(Y, -1, -2)
+        if count == 1:
+            Z = bk.expand_dims(self.factors.solve(Y[0], transpose), 0)
         else:
-            full = tuple(np.broadcast_shapes(self.batch_shape, tuple(y.shape[:-2])))
-            y = bk.broadcast_to(y, full + (k, n))
-            own = self.batch_shape
-            parts = []
-            for index in np.ndindex(*full):
-                entry = tuple(i if s > 1 else 0 for i, s in zip(index[len(full) - len(own):], own))
-                lu = self.factors[int(np.ravel_multi_index(entry, own))]
-                parts.append(bk.expand_dims(bk.swapaxes(lu.solve(bk.swapaxes(y[index], -1, -2), transpose), -1, -2), 0))
-            z = bk.concatenate(parts, axis=0).reshape(full + (k, n))
+            Z = self.factors.solve(Y, transpose)
+        Z = bk.swapaxes(Z, -1, -2).reshape(tuple(sizes) + (k, n))
+        z = bk.einsum(f"{order}yz->{letters}yz", Z)
         return route.left_T(z) if transpose else route.right_inverse(z)
 
     def slogdet(self):
         """Per batch entry: (sign, a complex NumPy array; log|det|, a float NumPy array)."""
         phase, logabs = self.route.det_factor
-        signs, logs = [], []
-        for lu in self.factors:
-            d = self.bk.to_numpy(lu.pivots).astype(complex)
-            signs.append(lu.parity() * phase * np.prod(d / np.abs(d)))
-            logs.append(float(np.sum(np.log(np.abs(d)))) + logabs)
-        return np.array(signs).reshape(self.batch_shape), np.array(logs).reshape(self.batch_shape)
+        lu = self.factors
+        if isinstance(lu, BatchCauchyLU):
+            d, parity = lu.pivots().astype(complex), lu.parity()
+        else:
+            d, parity = self.bk.to_numpy(lu.pivots).astype(complex)[None], np.array([lu.parity()])
+        # An entry with a zero or non-finite pivot is singular (or beyond the dtype): (0, -inf),
+        # whatever the other entries of the batch are.
+        singular = ~np.all(np.isfinite(d) & (d != 0), axis=-1)
+        d = np.where(singular[:, None], 1.0, d)
+        signs = np.where(singular, 0.0, parity * phase * np.prod(d / np.abs(d), axis=-1))
+        logs = np.where(singular, -np.inf, np.sum(np.log(np.abs(d)), axis=-1) + logabs)
+        return signs.reshape(self.batch_shape), logs.reshape(self.batch_shape)
 
 
 #: The Levinson route (plain Toeplitz and Hankel matrices): refinement stops once the backward
@@ -633,7 +708,7 @@ def _check_and_polish(W, factorization, compute, rows_b, rows_x, residual_of, no
     with np.errstate(divide="ignore"):
         rcond = 1.0 / (norm_W * norm_inv)
     worst = int(np.argmin(rcond.reshape(-1))) if rcond.size else 0
-    where = f" (batch entry {np.unravel_index(worst, rcond.shape)})" if rcond.ndim else ""
+    where = f" (batch entry {tuple(int(j) for j in np.unravel_index(worst, rcond.shape))})" if rcond.ndim else ""
     # Below n eps the factorisation's own rounding (about n eps relative) masks the smallest
     # singular value: the estimate then cannot tell "nearly singular" from "singular".
     threshold = W.shape[0] * eps
@@ -762,6 +837,11 @@ def solve(W, b, *, refine=1, check=True):
     :math:`4\epsilon`, the solve falls back to the elimination above: the route never returns
     a solution with a larger backward error.
 
+    A batch of W (generators with leading axes) is factored by one elimination whose every
+    step covers all entries (matrices up to order ``ldr.gko.BATCH_MAX_N`` = 512; larger ones
+    entry by entry); each entry pivots on its own rows, and one near a tiny or zero pivot is
+    finished alone. Batch axes of ``b`` along which W does not vary become extra columns.
+
     On torch, gradients reach ``b`` and the generators (and nodes) through one transposed
     solve and one fast product in the backward pass. See :doc:`/theory/solvers`.
 
@@ -807,8 +887,8 @@ def inv(W, *, refine=1, check=True):
     Parameters
     ----------
     W : LDRMatrix, shape (..., n, n)
-        Toeplitz-like or Cauchy-like (or a transpose of one): the classes whose swapped pair is
-        a class of the library.
+        Toeplitz-like, Hankel-like, Vandermonde-like, Cauchy-like or :class:`~ldr.RowReversed`
+        (or a transpose of one): the classes whose swapped pair is a class of the library.
     refine, check
         As in :func:`solve`.
 
@@ -816,14 +896,18 @@ def inv(W, *, refine=1, check=True):
     -------
     LDRMatrix
         :math:`W^{-1}` with :math:`B W^{-1} - W^{-1} A = (-W^{-1} G)(H W^{-1})`; its products
-        are fast again.
+        cost what the products of W's class cost. The class follows the swapped pair:
+        Toeplitz-like and Cauchy-like matrices give the same class (:math:`(Z_f, Z_e)`,
+        :math:`(\operatorname{diag}(u), \operatorname{diag}(v))`); Hankel-like and
+        Vandermonde-like matrices give a :class:`~ldr.RowReversed` for :math:`(Z_f^T, Z_e)` or
+        :math:`(Z_f, \operatorname{diag}(v))`, :math:`W^{-1} = J M` with M Toeplitz-like or the
+        transpose of a Vandermonde-like matrix; its inverse is Hankel-like (Vandermonde-like) again.
 
     Raises
     ------
     TypeError
-        For Hankel-like and Vandermonde-like matrices: the swapped pairs
-        :math:`(Z_f^T, Z_e)` and :math:`(Z_f, \operatorname{diag}(v))` are not classes of the
-        library (use :func:`solve` for them).
+        When the swapped pair has no class (low-rank matrices: :math:`(0, I)`); use
+        :func:`solve`.
     SingularMatrixError
         As in :func:`solve`.
 
@@ -844,16 +928,27 @@ def inv(W, *, refine=1, check=True):
     ((-1.0, 1.0), 2)
     >>> bool(np.allclose(Winv.dense(), np.linalg.inv(W.dense())))
     True
+
+    A Hankel-like matrix :math:`(Z_1, Z_0^T)` has an inverse for :math:`(Z_0^T, Z_1)`:
+
+    >>> rng = np.random.default_rng(0)
+    >>> H = ldr.hankel_like(rng.standard_normal((5, 2)), rng.standard_normal((2, 5)))
+    >>> Hinv = ldr.inv(H)
+    >>> type(Hinv).__name__, Hinv.A, Hinv.B
+    ('RowReversed', Shift(5, f=0.0, transpose=True), Shift(5, f=1.0))
+    >>> bool(np.allclose(Hinv.dense(), np.linalg.inv(H.dense())))
+    True
     """
     _check_square(W, "inv")
     if isinstance(W, _Transposed):
         return inv(W.T, refine=refine, check=check).T
-    if not isinstance(W, (ToeplitzLike, CauchyLike, LowRank)):
+    try:
+        _structure_for(W.B, W.A)
+    except TypeError:
         raise TypeError(
             f"inv: the inverse of a {type(W).__name__} is structured for the swapped pair "
             f"(B, A) = ({W.B!r}, {W.A!r}), which is not a class of ldr; use ldr.solve(W, b)"
-        )
-    _structure_for(W.B, W.A)
+        ) from None
     _check_refine(refine)
     bk = W._bk
     if _needs_graph(bk, *W._arrays()):  # through solve's autograd (one factorisation per call)
@@ -922,15 +1017,17 @@ def slogdet(W):
     _check_square(W, "slogdet")
     bk = W._bk
     try:
-        factorization = _Factorization(W)
-    except SingularMatrixError:
+        factorization = _Factorization(W, check=False)
+    except SingularMatrixError:  # a low-rank W with r < n
         factorization = None
         batch = tuple(W.batch_shape)
         sign, logabs = np.zeros(batch), np.full(batch, -np.inf)
     else:
-        sign, logabs = factorization.slogdet()
+        sign, logabs = factorization.slogdet()  # (0, -inf) for each singular entry
         if factorization.out_real:  # the phases cancel up to rounding
-            sign = np.where(sign.real >= 0, 1.0, -1.0)
+            sign = np.where(sign == 0, 0.0, np.where(sign.real >= 0, 1.0, -1.0))
+        if np.any(np.isinf(logabs)):
+            factorization = None  # no gradient through a singular entry
     if factorization is not None and _needs_graph(bk, *W._arrays()):
         from ._solve_autograd import logabsdet_with_gradient
 

@@ -105,8 +105,9 @@ ERRORS = [
      r"`A` must be a displacement operator \(ldr\.Shift, .*\); got ndarray"),
     ("B-not-operator", lambda: ldr.CauchyLike(ldr.Diagonal(NODES), "diag", G4, H4), TypeError,
      r"`B` must be a displacement operator .*; got str"),
-    ("unsupported-pair", lambda: ldr.LDRMatrix(ldr.Shift(4, 1.0), ldr.Diagonal(NODES), G4, H4), TypeError,
-     r"no LDR structure for the operator pair A = Shift\(4, f=1\.0\), B = Diagonal\(v of shape \(4,\)\)"),
+    ("unsupported-pair", lambda: ldr.LDRMatrix(ldr.Shift(4, 1.0, transpose=True), ldr.Diagonal(NODES), G4, H4),
+     TypeError, r"no LDR structure for the operator pair A = Shift\(4, f=1\.0, transpose=True\), "
+     r"B = Diagonal\(v of shape \(4,\)\)"),
     ("unsupported-pair-non-operator", lambda: ldr.LDRMatrix(np.eye(4), np.eye(4), G4, H4), TypeError,
      r"no LDR structure for the operator pair"),
     ("displacement-not-operator", lambda: ldr.displacement(np.eye(4), ldr.Shift(4), np.eye(4)), TypeError,

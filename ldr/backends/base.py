@@ -16,7 +16,22 @@ __all__ = ["Backend", "fft_length", "swaps_to_permutation"]
 
 
 def swaps_to_permutation(swaps, m: int):
-    """LAPACK's row interchanges (row i swapped with ``swaps[i]``, 0-based, in order) as a permutation."""
+    """LAPACK's row interchanges (row i swapped with ``swaps[..., i]``, 0-based, in order) as a permutation.
+
+    ``swaps`` (..., b) gives ``perm`` (..., m): one permutation per leading index.
+    """
+    swaps = np.asarray(swaps)
+    if swaps.ndim > 1 and swaps[..., 0].size <= 64:  # a small batch: the loop below per entry
+        flat = swaps.reshape(-1, swaps.shape[-1])
+        return np.stack([swaps_to_permutation(entry, m) for entry in flat]).reshape(swaps.shape[:-1] + (m,))
+    if swaps.ndim > 1:  # a large batch: one vectorised swap per column (b steps of ~6 NumPy calls)
+        perm = np.broadcast_to(np.arange(m), swaps.shape[:-1] + (m,)).copy()
+        for i in range(swaps.shape[-1]):
+            j = swaps[..., i : i + 1]
+            at_i, at_j = perm[..., i : i + 1].copy(), np.take_along_axis(perm, j, -1)
+            np.put_along_axis(perm, j, at_i, -1)
+            perm[..., i : i + 1] = at_j
+        return perm
     perm = np.arange(m)
     for i, j in enumerate(swaps):  # at most b interchanges: a short loop
         if i != j:
@@ -218,11 +233,12 @@ class Backend:
         raise NotImplementedError
 
     def lu_factor(self, a):
-        """LU with partial pivoting of one (m, b) panel, m >= b: ``(lu, perm)`` with ``a[perm] = L U``.
+        """LU with partial pivoting of (m, b) panels, m >= b: ``(lu, perm)`` with ``a[perm] = L U``.
 
-        ``lu`` (m, b) holds U in its upper triangle and the unit lower-trapezoidal L below it
-        (LAPACK ``getrf``); ``perm`` is a NumPy int array. An exactly zero pivot is left in
-        place, never raised (the caller decides). Used by :func:`ldr.solve`.
+        ``lu`` (..., m, b) holds U in its upper triangle and the unit lower-trapezoidal L below it
+        (LAPACK ``getrf``); ``perm`` (..., m) is a NumPy int array, one permutation per leading
+        index. An exactly zero pivot is left in place, never raised (the caller decides). Used
+        by :func:`ldr.solve`.
         """
         raise NotImplementedError
 

@@ -182,6 +182,11 @@ class NumpyBackend(Backend):
                 # BLAS wants column-major: hand it the transpose (a free view) rather than a copy.
                 a, lower, transpose = a.T, not lower, not transpose
             return trsm(1.0, a, b, lower=int(lower), trans_a=int(transpose), diag=int(unit_diagonal))
+        if a.ndim > 2 and b.ndim >= 2:  # a batch (ldr.gko's batched elimination): trsm per entry
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            a, b = np.broadcast_to(a, batch + a.shape[-2:]), np.broadcast_to(b, batch + b.shape[-2:])
+            parts = [self.solve_triangular(a[i], b[i], lower, unit_diagonal, transpose) for i in np.ndindex(batch)]
+            return np.stack(parts).reshape(batch + b.shape[-2:])
         return scipy.linalg.solve_triangular(
             a, b, trans="T" if transpose else "N", lower=lower, unit_diagonal=unit_diagonal, check_finite=False
         )
@@ -191,6 +196,11 @@ class NumpyBackend(Backend):
 
         # LAPACK getrf directly: scipy.linalg.lu_factor would warn on an exactly zero pivot.
         (getrf,) = scipy.linalg.get_lapack_funcs(("getrf",), (a,))
+        if a.ndim > 2:  # LAPACK has no batched getrf: one call per panel
+            parts = [getrf(panel, overwrite_a=True)[:2] for panel in a.reshape((-1,) + a.shape[-2:])]
+            lu = np.stack([part[0] for part in parts]).reshape(a.shape)
+            swaps = np.stack([part[1] for part in parts]).reshape(a.shape[:-2] + (-1,))
+            return lu, swaps_to_permutation(swaps, a.shape[-2])
         lu, swaps, _ = getrf(a, overwrite_a=True)
         return lu, swaps_to_permutation(swaps, a.shape[0])
 

@@ -229,7 +229,7 @@ class TorchBackend(Backend):
 
     def lu_factor(self, a):
         lu, swaps, _ = torch.linalg.lu_factor_ex(a)  # never raises on a zero pivot
-        return lu, swaps_to_permutation(swaps.cpu().numpy() - 1, a.shape[0])  # 1-based swaps
+        return lu, swaps_to_permutation(swaps.cpu().numpy() - 1, a.shape[-2])  # 1-based swaps
 
     def all_finite(self, x):
         return bool(torch.isfinite(x).all())
