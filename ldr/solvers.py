@@ -809,6 +809,8 @@ def solve(W, b, *, refine=1, check=True):
     ------
     SingularMatrixError
         When a pivot is exactly zero (W singular), or W is low-rank with r < n.
+    ValueError
+        When ``b`` has the wrong shape or NaN or infinite entries.
 
     Warns
     -----
@@ -862,6 +864,9 @@ def solve(W, b, *, refine=1, check=True):
     vector = b.ndim == 1
     if b.ndim == 0 or b.shape[-1 if vector else -2] != n:
         raise ValueError(f"`b` must have shape (n,) or (..., n, k) with n = {n}; got {format_shape(b.shape)}")
+    if not bk.all_finite(b):
+        # As scipy.linalg.solve: a NaN would reach every entry of x through the elimination.
+        raise ValueError("`b` must be finite; got NaN or infinite entries")
     out, compute = W._compute_dtype(b.dtype)
     out = bk.operand_dtypes(W._arrays()[0].dtype, b.dtype, out)
     plain = _plain_toeplitz(W)

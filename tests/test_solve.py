@@ -186,6 +186,11 @@ def test_singular_raises(W, message):
         (lambda: ldr.solve(ldr.toeplitz(np.arange(1.0, 5.0)), np.ones((3, 4))), ValueError, "n = 4"),
         (lambda: ldr.solve(np.eye(3), np.ones(3)), TypeError, "LDRMatrix"),
         (lambda: ldr.solve(ldr.toeplitz(np.arange(1.0, 5.0)), np.ones(4), refine=-1), ValueError, "refine"),
+        # A NaN or inf in b used to come back as an all-NaN x with only a loss-of-accuracy warning.
+        (lambda: ldr.solve(ldr.toeplitz(np.arange(1.0, 5.0)), np.array([1.0, np.nan, 0.0, 0.0])), ValueError,
+         r"`b` must be finite; got NaN or infinite entries"),
+        (lambda: ldr.solve(ldr.toeplitz_like(np.ones((4, 1)), np.arange(4.0)[None]), np.full((4, 2), np.inf)), ValueError,
+         r"`b` must be finite"),
         (lambda: ldr.inv(ldr.low_rank(np.ones((3, 3)), np.eye(3))), TypeError, r"swapped pair \(B, A\) = \(Zero"),
     ],
 )
