@@ -207,6 +207,13 @@ def run(quick=False, batch=64, rank=4, exact_max=4096, threads=1, clock="cpu", a
     }
 
 
+def _formatters(case):
+    """Table cells of one case: a method's time in ms and a ratio, "–" where it was not measured."""
+    t, q = case["times_s"], case["ratios"]
+    return (lambda name: _env.fmt_ms(t[name]) if name in t else "–",
+            lambda key: _env.fmt_ratio(q[key]) if key in q else "–")
+
+
 def _markdown(result):
     lines = _env.markdown_header("Cauchy-like / Vandermonde-like `W @ X` vs dense GEMM (float32)", result)
     lines += ["", "Times in ms per product (median over repeats); ratios are time / dense GEMM time, median "
@@ -217,9 +224,7 @@ def _markdown(result):
               "| exact Vandermonde/dense | Cauchy fast vs exact | Vandermonde fast vs exact | tree p, levels |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in result["cases"]:
-        t, q = case["times_s"], case["ratios"]
-        cell = lambda name: _env.fmt_ms(t[name]) if name in t else "–"  # noqa: E731
-        ratio = lambda key: _env.fmt_ratio(q[key]) if key in q else "–"  # noqa: E731
+        cell, ratio = _formatters(case)
         err = [case[k] for k in ("fast_vs_exact_relative_difference", "vandermonde_fast_vs_exact_relative_difference")]
         err = ["–" if e is None else f"{e:.1e}" for e in err]
         lines.append(f"| {case['n']} | {cell('cauchy_fast')} | {cell('cauchy_exact')} | {cell('vandermonde_fast')} | "
@@ -234,9 +239,7 @@ def _markdown(result):
               "| n | fast Wᵀx | exact Wᵀx | fast Wᵀx/complex dense | exact Wᵀx/dense | fast vs exact |",
               "|---:|---:|---:|---:|---:|---:|"]
     for case in result["cases"]:
-        t, q = case["times_s"], case["ratios"]
-        cell = lambda name: _env.fmt_ms(t[name]) if name in t else "–"  # noqa: E731
-        ratio = lambda key: _env.fmt_ratio(q[key]) if key in q else "–"  # noqa: E731
+        cell, ratio = _formatters(case)
         err = case.get("vandermonde_transpose_fast_vs_exact_relative_difference")
         lines.append(f"| {case['n']} | {cell('vandermonde_t_fast')} | {cell('vandermonde_t_exact')} | "
                      f"{ratio('vandermonde_t_fast/dense_complex')} | {ratio('vandermonde_t_exact/dense')} | "
