@@ -148,7 +148,23 @@ def test_method_grid_full_preset():
     grid = run.method_grid(run.PRESETS["full"])
     names = [m.name for m in grid]
     assert names[:5] == ["head", "lora_r1", "lora_r2", "lora_r4", "lora_r8"]
-    assert "hydra_vandermonde_like_P768_fr0.9" in names and "hydra_cauchy_like_P3072" in names
+    assert "hydra_toeplitz_P768_fr0.9" in names and "hydra_vandermonde_like_P3072" in names
+    assert len(run.PRESETS["full"]["seeds"]) >= 3
+    # the full preset extends the quick one: same task, steps and learning-rate candidates, and
+    # every run of the quick grid that the full grid shares is the same configuration
+    full, quick = run.PRESETS["full"], run.PRESETS["quick"]
+    for key in ("dataset", "n_train", "n_val", "n_test", "max_length", "batch_size", "frozen_layers", "steps",
+                "sweep_steps", "target_modules", "k", "head_lrs"):
+        assert full[key] == quick[key], key
+    for family, lrs in full["family_lrs"].items():
+        assert lrs == quick["family_lrs"][family], family
+    shared = {m.name: m.config for m in run.method_grid(quick)}
+    for m in grid:
+        if m.name in shared and m.config is not None:
+            assert m.config.to_dict() == shared[m.name].to_dict(), m.name
+    # C3A's block sizes give the counts of HyDRA's pools (4 matrices of 384 x 384)
+    c3a = {m.config.options["block_size"] for m in grid if m.family == "peft_c3a"}
+    assert {4 * 384 * 384 // b for b in c3a} <= {4 * p for p in full["pool_sizes"]}
 
 
 def test_matched_budgets_in_the_quick_preset():
@@ -282,6 +298,11 @@ def test_further_seeds_reuse_the_sweep_and_combine(tiny_backbone, tiny_run, tmp_
     (tmp_path / "bad" / "results.jsonl").write_text(json.dumps(bad) + "\n")
     with pytest.raises(ValueError, match="disagree on the lora learning rate"):
         run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "m2", [out, tmp_path / "bad"], log=lambda line: None)
+    # a run the preset's grid lacks (e.g. a quick-preset directory merged into another preset) is named
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "results.jsonl").write_text(json.dumps(dict(second[0], run="peft_vera_r384")) + "\n")
+    with pytest.raises(ValueError, match="grid lacks: peft_vera_r384"):
+        run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "m3", [out, tmp_path / "foreign"], log=lambda line: None)
 
 
 # --------------------------------------------------------------------------- peft's adapters

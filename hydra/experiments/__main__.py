@@ -23,7 +23,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="quick: 3 seeds, 8 methods, about 17 min on 2 idle CPU cores, 12 with --lr-sweep-from (default); full: the pool-size and fixed-ratio "
-                             "sweeps, 5 seeds (1-2 h); tiny: seconds; paper: ViT-B/16 on CIFAR-100 (GPU)")
+                             "sweeps on the quick task, 3 seeds, 66 runs (about 35 min on 2 idle cores; run it with --lr-sweep-from "
+                             "benchmarks/results/demo_quick/lr_sweep.jsonl); tiny: seconds; paper: ViT-B/16 on CIFAR-100 (GPU)")
     parser.add_argument("--out", default=None, help="output directory (default results/<preset>)")
     parser.add_argument("--model", default=None, help="backbone: 'minilm', a local model directory or a hub id")
     parser.add_argument("--dataset", default=None, help="data set: a packaged name, a local CSV/JSONL file or a hub id")

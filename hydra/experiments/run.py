@@ -77,8 +77,10 @@ _PEFT_LRS = {"peft_lora": [2e-3, 6e-3, 2e-2], "peft_vera": [1e-2, 3e-2, 1e-1, 3e
 
 #: Named settings. ``quick``: the ``make demo`` run (three seeds, eight methods; about 12 minutes
 #: on 2 idle CPU cores with the committed learning-rate sweep reused, as ``make demo`` does, about
-#: 17 with the sweep; estimated from measured runs); ``full``: the paper-shaped sweeps (pool size, fixed ratio, more LoRA ranks and structures,
-#: five seeds) on the same task, 1-2 hours on a workstation; ``tiny``: a random 2-layer BERT and a
+#: 17 with the sweep; estimated from measured runs); ``full``: the paper-shaped sweeps on the same
+#: task, steps and learning rates (pool sizes, fixed ratios, LoRA r = 1 ... 8, C3A at three block
+#: sizes; three seeds, 66 runs: about 35 minutes on 2 idle CPU cores, 47 on one, estimated from
+#: measured runs); ``tiny``: a random 2-layer BERT and a
 #: synthetic data set (seconds, for tests); ``paper``: the paper's setting (ViT-B/16 on CIFAR-100,
 #: 5,000 iterations), for a GPU.
 PRESETS = {
@@ -125,46 +127,42 @@ PRESETS = {
         "threads": 2,
     },
     "full": {
-        # The paper's Figures 3 and 4 in shape, on the quick preset's task: LoRA ranks, plain LDR,
-        # four HyDRA structures over a pool-size sweep (0.5n ... 8n per matrix), the fixed-ratio
-        # sweep, five seeds, longer runs. Not part of `make demo` (1-2 hours on a workstation).
+        # The paper's Figures 3 and 4 in shape, on the quick preset's task, steps and learning
+        # rates: LoRA r = 1 ... 8, HyDRA Toeplitz and Vandermonde-like over the pool sizes
+        # P = 0.5n ... 8n per matrix, peft's C3A (block-circulant) at three block sizes, and the
+        # fixed-ratio sweep of HyDRA Toeplitz at P = 768; three seeds. Run it with the quick
+        # preset's sweep (--lr-sweep-from benchmarks/results/demo_quick/lr_sweep.jsonl): every
+        # family then takes the rate the quick preset chose. Not part of `make demo`.
         "model": "minilm",
         "dataset": "tweet_sentiment",
-        "n_train": 6000,
-        "n_val": 500,
-        "n_test": 3000,
+        "n_train": 3000,
+        "n_val": 300,
+        "n_test": 1500,
         "fixed_split": True,
-        "max_length": 48,
+        "max_length": 40,
         "batch_size": 16,
         "eval_batch_size": 100,
         "frozen_layers": 4,
-        "steps": 600,
-        "sweep_steps": 200,
-        "seeds": [0, 1, 2, 3, 4],
+        "steps": 240,
+        "sweep_steps": 80,
+        "seeds": [0, 1, 2],
         "k": 4,
         "target_modules": r".*\.(4|5)\.attention\.self\.(query|value)",
         "lora_ranks": [1, 2, 4, 8],
-        "ldr_structures": ["circulant", "toeplitz_like"],
-        "hydra_structures": ["toeplitz", "hankel_like", "vandermonde_like", "cauchy_like"],
+        "ldr_structures": [],
+        "hydra_structures": ["toeplitz", "vandermonde_like"],
         "pool_sizes": [192, 384, 768, 1536, 3072],
-        "ratio_structure": "vandermonde_like",
+        "ratio_structure": "toeplitz",
         "ratio_pool": 768,
         "fixed_ratios": [0.0, 0.25, 0.5, 0.75, 0.9],
-        "head_lrs": [1e-2, 3e-2],
-        # peft's adapters at several budgets (VeRA r 384 / 1152: 3,072 / 6,144; VB-LoRA 12 / 48 vectors:
-        # 3,072 / 12,288; C3A b = 384 ... 48: 1,536 ... 12,288; peft LoRA r 1 / 4).
-        "peft_methods": [
-            {"method": "lora", "r": 1}, {"method": "lora", "r": 4},
-            {"method": "vera", "r": 384}, {"method": "vera", "r": 1152},
-            {"method": "vblora", "r": 4, "num_vectors": 12, "vector_length": 64},
-            {"method": "vblora", "r": 4, "num_vectors": 48, "vector_length": 64},
-            {"method": "c3a", "block_size": 384}, {"method": "c3a", "block_size": 192},
-            {"method": "c3a", "block_size": 96}, {"method": "c3a", "block_size": 48},
-        ],
-        "family_lrs": {"lora": [2e-3, 4e-3, 1.6e-2], "ldr": [2e-3, 8e-3], "hydra": [2e-3, 8e-3],
-                       "hydra_vandermonde": [2e-3, 8e-3], **_PEFT_LRS},
+        "head_lrs": [1e-2, 3e-2, 1e-1],
+        # C3A at b = 384 / 192 / 96: 1,536 / 3,072 / 6,144 numbers, the counts of HyDRA P = 384 / 768 / 1536.
+        "peft_methods": [{"method": "c3a", "block_size": 384}, {"method": "c3a", "block_size": 192},
+                         {"method": "c3a", "block_size": 96}],
+        "family_lrs": {"lora": [2e-3, 6e-3, 2e-2], "hydra": [1e-3, 3e-3, 1e-2, 3e-2],
+                       "hydra_vandermonde": [1e-3, 3e-3, 1e-2, 3e-2], "peft_c3a": _PEFT_LRS["peft_c3a"]},
         "weight_decay": 0.0,
-        "threads": None,
+        "threads": 2,
     },
     "tiny": {
         "model": "tiny-random-bert",
@@ -297,7 +295,7 @@ def method_grid(settings, seed=0):
     ['head', 'lora_r1', 'hydra_toeplitz_P768', 'hydra_vandermonde_like_P768', 'peft_lora_r1', 'peft_vera_r384',
      'peft_vblora_r4_12x64', 'peft_c3a_b192']
     >>> len(method_grid(PRESETS["full"]))
-    41
+    22
     """
     import hydra
 
@@ -949,7 +947,13 @@ def combine_runs(settings, out_dir, run_dirs, log=print):
         value = rec["head_lr"] if key == "head" else rec["lr"]
         if chosen.setdefault(key, value) != value:
             raise ValueError(f"`run_dirs` disagree on the {key} learning rate ({chosen[key]} and {value})")
-    records.sort(key=lambda r: (r["seed"], [m.name for m in method_grid(settings, r["seed"])].index(r["run"])))
+    names = [m.name for m in method_grid(settings)]  # the grid's run names do not depend on the seed
+    foreign = sorted({r["run"] for r in records} - set(names))
+    if foreign:
+        # e.g. a quick-preset directory merged into the full preset: keep only the shared runs' lines
+        raise ValueError(f"`run_dirs` hold runs that the {settings.get('name') or 'given'} preset's grid lacks: "
+                         f"{', '.join(foreign)}; merge only runs of one grid")
+    records.sort(key=lambda r: (r["seed"], names.index(r["run"])))
     settings = dict(settings, seeds=sorted({r["seed"] for r in records}))
     with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
         for rec in records:
