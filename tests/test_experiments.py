@@ -305,6 +305,30 @@ def test_further_seeds_reuse_the_sweep_and_combine(tiny_backbone, tiny_run, tmp_
         run.combine_runs(dict(settings, dataset="synthetic"), tmp_path / "m3", [out, tmp_path / "foreign"], log=lambda line: None)
 
 
+def test_a_fixed_split_does_not_follow_the_first_seed_of_the_process(tiny_backbone, tiny_run, tmp_path):
+    """A process started with --seeds 1 must train and test on the same split as one started with
+    --seeds 0 1 (it used the split of its first seed, so merged runs paired different test sets),
+    and --combine refuses records made on different splits."""
+    settings, out, records, _ = tiny_run
+    calls = []
+
+    def data(split):
+        calls.append(split)
+        return run.synthetic_dataset(settings["n_train"], settings["n_val"], settings["n_test"], seed=split)
+
+    more = dict(settings, seeds=[1], fixed_split=True, lr_sweep_from=str(out / "lr_sweep.jsonl"), lora_ranks=[1],
+                ldr_structures=[], hydra_structures=[], fixed_ratios=[])
+    second = run.run_experiments(more, tmp_path / "seed1", backbone=tiny_backbone, dataset=data, progress=False,
+                                 log=lambda line: None)
+    assert set(calls) == {0} and {r["split_seed"] for r in second} == {0}
+    other = [dict(r, split_seed=1, seed=2) for r in second]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in other))
+    with pytest.raises(ValueError, match="different data splits"):
+        run.combine_runs(dict(more, dataset="synthetic"), tmp_path / "m", [tmp_path / "seed1", tmp_path / "other"],
+                         log=lambda line: None)
+
+
 # --------------------------------------------------------------------------- peft's adapters
 
 

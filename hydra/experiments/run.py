@@ -801,11 +801,10 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     t_start = time.perf_counter()
 
     def data_for(seed):
-        if settings.get("fixed_split"):
-            seed = seeds[0]  # one split for every seed: seeds vary the initialisation and batch order
+        split = _split_seed(settings, seed)
         if dataset is None:
-            return _load_data(settings, seed)
-        return dataset(seed) if callable(dataset) else dataset
+            return _load_data(settings, split)
+        return dataset(split) if callable(dataset) else dataset
 
     seeds = list(settings["seeds"])
     data0 = data_for(seeds[0])  # first: a missing data set fails before a large model loads
@@ -899,6 +898,7 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
                 )
                 rec = {
                     "run": m.name, "method": m.line, "family": m.family, "seed": seed,
+                    "split_seed": _split_seed(settings, seed),
                     "config": m.config.to_dict() if m.config is not None else None,
                     "lr": lr, "head_lr": head_lr, "lr_selection": "validation sweep (lr_sweep.jsonl)",
                     **res, **common,
@@ -921,6 +921,17 @@ def run_experiments(settings, out_dir, *, backbone=None, dataset=None, progress=
     log(f"wrote {out}/results.jsonl, results.md, accuracy_vs_params.png, accuracy_vs_fixed_ratio.png, "
         f"lr_sweep.jsonl in {total / 60:.1f} min")
     return records
+
+
+def _split_seed(settings, seed):
+    """The seed of the train/val/test split a run of seed ``seed`` uses.
+
+    With ``fixed_split`` every seed shares one split, ``settings["split_seed"]`` (default 0),
+    whatever seeds a process runs: it used to be the first seed of the process, so a process
+    started with ``--seeds 1 2`` trained and tested on another split than one started with
+    ``--seeds 0 1 2``, and merged results paired runs made on different test sets.
+    """
+    return settings.get("split_seed", 0) if settings.get("fixed_split") else seed
 
 
 def combine_runs(settings, out_dir, run_dirs, log=print):
@@ -947,6 +958,18 @@ def combine_runs(settings, out_dir, run_dirs, log=print):
         value = rec["head_lr"] if key == "head" else rec["lr"]
         if chosen.setdefault(key, value) != value:
             raise ValueError(f"`run_dirs` disagree on the {key} learning rate ({chosen[key]} and {value})")
+    # Runs are paired within a seed (on every seed with a fixed split): they must share its split.
+    # Records made before the split seed was recorded have none (None).
+    groups = {}
+    for rec in records:
+        key = None if settings.get("fixed_split") else rec["seed"]
+        groups.setdefault(key, {}).setdefault(rec.get("split_seed"), []).append(f"{rec['run']} seed {rec['seed']}")
+    for splits in groups.values():
+        if len(splits) > 1:
+            listing = "; ".join(f"split {k}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}" for k, v in splits.items())
+            raise ValueError(f"`run_dirs` hold runs made on different data splits ({listing}); their comparisons "
+                             "would pair different test sets: re-run them on one split")
+    split = records[0].get("split_seed") if settings.get("fixed_split") else None
     names = [m.name for m in method_grid(settings)]  # the grid's run names do not depend on the seed
     foreign = sorted({r["run"] for r in records} - set(names))
     if foreign:
@@ -960,7 +983,8 @@ def combine_runs(settings, out_dir, run_dirs, log=print):
             fh.write(json.dumps(rec) + "\n")
     if sweep_lines is not None:
         (out / "lr_sweep.jsonl").write_text(sweep_lines, encoding="utf-8")
-    table = write_outputs(records, out, settings, chosen, None, data_desc=_data_desc(_load_data(settings, settings["seeds"][0])))
+    table = write_outputs(records, out, settings, chosen, None,
+                          data_desc=_data_desc(_load_data(settings, settings["seeds"][0] if split is None else split)))
     log(table)
     return records
 
