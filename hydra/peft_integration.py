@@ -188,11 +188,14 @@ class HydraPeftLinear(nn.Module, HydraPeftLayer):
             warnings.warn("Already unmerged. Nothing to do.")
             return
         while self.merged_adapters:
-            name = self.merged_adapters.pop()
+            name = self.merged_adapters[-1]
             if name in self.hydra_adapters:
                 weight = self._linear.weight
-                snapshot = self._merged_snapshots().pop(name, None)
+                snapshot = self._merged_snapshots().get(name)
+                # Computed before anything is popped: a refusal leaves the layer merged as it was.
                 weight.sub_(self.hydra_adapters[name]._delta_weight_at(snapshot).to(weight.dtype))
+                self._merged_snapshots().pop(name, None)
+            self.merged_adapters.pop()
 
     def _merged_snapshots(self):
         """``{adapter name: HydraLinear._update_snapshot()}`` of the merged adapters."""
