@@ -41,8 +41,8 @@ docs-check: docs
 	$(PY) docs/_scripts/check_offline.py --screenshot docs/_build/check/classes.png
 
 # The quick preset with the committed learning-rate sweep (its table is reproduced exactly);
-# drop --lr-sweep-from to redo the sweep as well (29 more short runs: about 17 instead of 12
-# minutes on 2 idle cores, estimated from measured runs).
+# drop --lr-sweep-from to redo the sweep as well (29 more short runs: about 17 minutes on 2 idle
+# cores, estimated, instead of the 11 measured).
 demo: $(STAMP)
 	$(PY) -m hydra.experiments --preset quick --lr-sweep-from benchmarks/results/demo_quick/lr_sweep.jsonl --out results/demo
 

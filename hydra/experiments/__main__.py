@@ -22,8 +22,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hydra.experiments", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
-                        help="quick: 3 seeds, 8 methods, about 17 min on 2 idle CPU cores, 12 with --lr-sweep-from (default); full: the pool-size and fixed-ratio "
-                             "sweeps on the quick task, 3 seeds, 66 runs (about 35 min on 2 idle cores; run it with --lr-sweep-from "
+                        help="quick: 3 seeds, 8 methods, 11 min on 2 idle CPU cores with --lr-sweep-from (measured), about 17 without (default); full: the pool-size and fixed-ratio "
+                             "sweeps on the quick task, 3 seeds, 66 runs (32 min measured on 2 cores; run it with --lr-sweep-from "
                              "benchmarks/results/demo_quick/lr_sweep.jsonl); tiny: seconds; paper: ViT-B/16 on CIFAR-100 (GPU)")
     parser.add_argument("--out", default=None, help="output directory (default results/<preset>)")
     parser.add_argument("--model", default=None, help="backbone: 'minilm', a local model directory or a hub id")

@@ -75,12 +75,11 @@ _PEFT_QUICK = [
 _PEFT_LRS = {"peft_lora": [2e-3, 6e-3, 2e-2], "peft_vera": [1e-2, 3e-2, 1e-1, 3e-1], "peft_vblora": [3e-3, 1e-2, 3e-2],
              "peft_c3a": [3e-2, 1e-1, 3e-1, 1.0, 3.0]}
 
-#: Named settings. ``quick``: the ``make demo`` run (three seeds, eight methods; about 12 minutes
-#: on 2 idle CPU cores with the committed learning-rate sweep reused, as ``make demo`` does, about
-#: 17 with the sweep; estimated from measured runs); ``full``: the paper-shaped sweeps on the same
+#: Named settings. ``quick``: the ``make demo`` run (three seeds, eight methods; 10 min 51 s
+#: measured on 2 idle CPU cores with the committed learning-rate sweep reused, as ``make demo``
+#: does; about 17 minutes with the sweep, estimated); ``full``: the paper-shaped sweeps on the same
 #: task, steps and learning rates (pool sizes, fixed ratios, LoRA r = 1 ... 8, C3A at three block
-#: sizes; three seeds, 66 runs: about 35 minutes on 2 idle CPU cores, 47 on one, estimated from
-#: measured runs); ``tiny``: a random 2-layer BERT and a
+#: sizes; three seeds, 66 runs: 32 minutes measured on 2 CPU cores with light other work); ``tiny``: a random 2-layer BERT and a
 #: synthetic data set (seconds, for tests); ``paper``: the paper's setting (ViT-B/16 on CIFAR-100,
 #: 5,000 iterations), for a GPU.
 PRESETS = {
