@@ -287,22 +287,22 @@ class VandermondeLike(LDRMatrix):
     def _rmatvec(self, x):
         bk = self._bk
         n = self.shape[1]
-        powers, scales, JH = self._factors(x.dtype)
-        sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
         # The transpose takes the fast path where it exists (nodes on the unit circle), else the
         # exact one, whatever ``method`` says (W^T x was exact only before; see vandermonde_like).
         vplan = self._choose_fast(x.dtype, strict=False) if bk.prod(x.shape[:-1]) else None
         tplan = vplan.transposed() if vplan is not None else None
-        real = bk.dtype_kind(x.dtype) != "c"  # a real W: the imaginary parts are round-off
-        if tplan is not None and vplan.diagonal:
-            out = self._fast_transpose(vplan, tplan, x)
-            return bk.real(out) if real else out
         if tplan is not None:
-            power_sums = self._fast_transpose(vplan, tplan, x)
-            if real:
-                power_sums = bk.real(power_sums)
+            fast = self._fast_transpose(vplan, tplan, x)
+            if bk.dtype_kind(x.dtype) != "c":
+                fast = bk.real(fast)  # a real W: the imaginary parts are round-off
+            if vplan.diagonal:
+                return fast  # W^T x itself: no power sums, no f-circulant factors to build
+        powers, scales, JH = self._factors(x.dtype)
+        if tplan is not None:
+            power_sums = fast
         else:
             power_sums = streamed_rmatvec(bk, scales * bk.expand_dims(x, -2), self._power_tiles(powers, x.dtype), (powers.logc,), n)
+        sp = Spectral(bk, fft_length(n), bk.dtype_kind(x.dtype) == "c")
         # C_f(J h)^T a = J C_f(J h) J a, summed over l in the frequency domain.
         acc = bk.sum(JH * sp.forward(bk.flip(power_sums)), -2)
         return bk.flip(fold(sp.inverse(acc), n, self.f, bk))
